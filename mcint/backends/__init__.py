@@ -1,0 +1,207 @@
+"""One switch for the array backend.
+
+>>> import mcint.backends as B
+>>> B.available()                     # doctest: +SKIP
+['numpy', 'numba', 'torch', 'strict']
+>>> be = B.get_backend("numba")       # doctest: +SKIP
+
+Selection order: the explicit ``backend=`` argument, then the backend made current with
+:func:`use`, then the ``MCINT_BACKEND`` environment variable, then ``numpy``.
+
+Plugins are registered in the entry-point group ``mcint.backends``; each entry point names a
+zero-argument factory returning a :class:`Backend`, or raising :class:`BackendUnavailable` with
+the reason (e.g. "cupy is installed but no CUDA device was found"). Plugins are imported only
+when asked for, so ``import mcint`` never imports torch, numba or cupy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+from .base import Backend
+
+__all__ = [
+    "Backend",
+    "BackendUnavailable",
+    "available",
+    "fusable",
+    "get_backend",
+    "known",
+    "register",
+    "use",
+    "current",
+    "ENV_VAR",
+]
+
+ENV_VAR = "MCINT_BACKEND"
+ALIASES = {"array-api-strict": "strict", "array_api_strict": "strict", "torch-cpu": "torch",
+           "torch_cuda": "torch-cuda", "cuda": "torch-cuda"}
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend that is known but cannot be used here (missing package, no GPU)."""
+
+
+_factories: dict[str, Callable[[], Backend]] = {"numpy": Backend}
+_instances: dict[str, Backend] = {}
+_unavailable: dict[str, str] = {}
+_discovered = False
+_current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
+    "mcint_backend", default=None
+)
+
+
+def register(name: str, factory: Callable[[], Backend]) -> None:
+    """Register a backend factory under ``name`` (plugins normally use entry points instead)."""
+    _factories[name] = factory
+    _instances.pop(name, None)
+    _unavailable.pop(name, None)
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for ep in entry_points(group="mcint.backends"):
+        if ep.name not in _factories:
+            _factories[ep.name] = _lazy_entry_point(ep)
+
+
+def _lazy_entry_point(ep: Any) -> Callable[[], Backend]:
+    def factory() -> Backend:
+        try:
+            make = ep.load()
+        except ImportError as exc:
+            raise BackendUnavailable(f"its package is not installed ({exc})") from exc
+        return make()
+
+    return factory
+
+
+def known() -> list[str]:
+    """Every registered backend name, usable here or not."""
+    _discover()
+    return list(_factories)
+
+
+def _instantiate(name: str) -> Backend:
+    if name in _instances:
+        return _instances[name]
+    if name in _unavailable:
+        raise BackendUnavailable(_unavailable[name])
+    try:
+        be = _factories[name]()
+    except BackendUnavailable as exc:
+        _unavailable[name] = str(exc)
+        raise
+    except Exception as exc:  # a broken plugin must not take the others down
+        _unavailable[name] = f"failed to load: {type(exc).__name__}: {exc}"
+        raise BackendUnavailable(_unavailable[name]) from exc
+    _instances[name] = be
+    return be
+
+
+def available() -> list[str]:
+    """Names of the backends usable on this machine (imports each plugin once)."""
+    out = []
+    for name in known():
+        try:
+            _instantiate(name)
+        except BackendUnavailable:
+            continue
+        out.append(name)
+    return out
+
+
+def unavailable_reasons() -> dict[str, str]:
+    """Why each known-but-unusable backend cannot be used here."""
+    available()
+    return dict(_unavailable)
+
+
+def get_backend(backend: str | Backend | None = None) -> Backend:
+    """Resolve a backend name (or ``None`` for the current/default one) to a :class:`Backend`.
+
+    Raises ``ValueError`` for an unknown name and :class:`BackendUnavailable` for a backend that
+    cannot run here; both messages list the available backends.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    if backend is None:
+        cur = _current.get()
+        if cur is not None:
+            return cur
+        backend = os.environ.get(ENV_VAR) or "numpy"
+        source = f" (from ${ENV_VAR})" if os.environ.get(ENV_VAR) else ""
+    else:
+        source = ""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a name or a Backend, got {type(backend).__name__}")
+    name = ALIASES.get(backend.strip().lower(), backend.strip().lower())
+    _discover()
+    if name not in _factories:
+        raise ValueError(
+            f"unknown backend {backend!r}{source}; available backends: {', '.join(available())}"
+        )
+    try:
+        return _instantiate(name)
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(
+            f"backend {name!r}{source} is not usable here: {exc}; "
+            f"available backends: {', '.join(available())}"
+        ) from None
+
+
+def _env_default() -> Backend | None:
+    name = os.environ.get(ENV_VAR)
+    return get_backend(name) if name else None
+
+
+def current() -> Backend:
+    """The backend that fused-kernel dispatch uses now."""
+    return get_backend(None)
+
+
+@contextlib.contextmanager
+def use(backend: str | Backend | None) -> Iterator[Backend]:
+    """Make ``backend`` current inside the ``with`` block (thread- and task-local)."""
+    be = get_backend(backend)
+    token = _current.set(be)
+    try:
+        yield be
+    finally:
+        _current.reset(token)
+
+
+def fusable(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a pure array-API function as a kernel that a backend may replace by a fused one.
+
+    The decorated function stays the reference implementation (and the test oracle); when the
+    current backend has ``kernels[name]`` and accepts the arguments, that implementation runs
+    instead. ``f.reference`` always gives the pure version.
+    """
+
+    def deco(ref: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(ref)
+        def dispatch(*args: Any, **kwargs: Any) -> Any:
+            be = _current.get() or _env_default()
+            if be is not None:
+                impl = be.kernels.get(name)
+                if impl is not None:
+                    out = impl(*args, **kwargs)
+                    if out is not NotImplemented:
+                        return out
+            return ref(*args, **kwargs)
+
+        dispatch.reference = ref  # type: ignore[attr-defined]
+        dispatch.kernel_name = name  # type: ignore[attr-defined]
+        return dispatch
+
+    return deco

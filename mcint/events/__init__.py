@@ -1,0 +1,1 @@
+"""mcint.events (under construction)."""

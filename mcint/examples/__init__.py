@@ -1,0 +1,1 @@
+"""mcint.examples (under construction)."""

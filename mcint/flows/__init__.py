@@ -1,0 +1,1 @@
+"""mcint.flows (under construction)."""

@@ -1,0 +1,1 @@
+"""mcint.nis (under construction)."""

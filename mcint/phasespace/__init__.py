@@ -1,0 +1,1 @@
+"""mcint.phasespace (under construction)."""

@@ -1,0 +1,1 @@
+"""mcint.processes (under construction)."""

@@ -1,0 +1,1 @@
+"""mcint.vegas (under construction)."""
