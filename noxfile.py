@@ -90,3 +90,10 @@ def docs(session: nox.Session) -> None:
 
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The long statistical tests (marked ``slow``), numpy + numba + torch."""
+    _install(session, EXTRAS["all"])
+    _pytest(session, "numpy,numba,torch", "-m", "slow")
