@@ -1,1 +1,30 @@
-"""mcint.phasespace (under construction)."""
+"""Collider phase space: invertible, differentiable maps from the unit hypercube to events.
+
+Building blocks (array-API code: numpy, numba, torch with autograd, cupy, strict):
+
+* :mod:`.kinematics` -- four-vectors, boosts, rotations, pT/eta/Delta R;
+* :mod:`.invariants` -- invariant-mass samplers (flat, Breit–Wigner, ``1/s^nu``);
+* :mod:`.luminosity` -- ``(x1, x2) <-> (tau, y)`` (flat, ``1/s``, resonant);
+* :mod:`.twobody`, :mod:`.tchannel` -- two-body decays and the 2 -> 2 t-channel block;
+* :mod:`.rambo` -- RAMBO on diet (massless: flat weight; massive);
+* :mod:`.topology`, :mod:`.chains` -- channels from diagrams (s-channel chains, t-channel lines);
+* :mod:`.prior` -- MadGraph channel-weight prior; :mod:`.cuts` -- cuts as masks.
+
+Conventions (weights include the ``(2 pi)^(4-3n)`` factors) are in :mod:`.base`.
+"""
+
+from .base import FinalStateMapping, PhaseSpace
+from .chains import DiagramMapping
+from .cuts import Cuts, DeltaRMin, EtaMax, MassRange, PtMin, efficiency
+from .invariants import BreitWigner, InvariantMap, PowerLaw, Uniform, propagator_sampler
+from .luminosity import Luminosity
+from .prior import channel_prior, log_propagator_weight
+from .rambo import RamboOnDiet, massless_volume
+from .topology import Decay, Diagram, Propagator, TChain
+
+__all__ = [
+    "PhaseSpace", "FinalStateMapping", "DiagramMapping", "RamboOnDiet", "massless_volume",
+    "Luminosity", "Uniform", "BreitWigner", "PowerLaw", "InvariantMap", "propagator_sampler",
+    "Diagram", "Decay", "TChain", "Propagator", "channel_prior", "log_propagator_weight",
+    "Cuts", "PtMin", "EtaMax", "DeltaRMin", "MassRange", "efficiency",
+]

@@ -1,0 +1,190 @@
+"""Invariant-mass samplers: ``r in [0, 1] -> s in [s_min, s_max]`` with ``log(ds/dr)``.
+
+Each sampler is the inverse CDF of a density shaped like a propagator, so ``|propagator|^2 *
+ds/dr`` is flat in ``r``:
+
+* :class:`Uniform` -- flat in ``s``;
+* :class:`BreitWigner` -- ``1 / ((s - m^2)^2 + m^2 Gamma^2)`` (massive, unstable propagator);
+* :class:`PowerLaw` -- ``1 / s^nu`` (massless propagators; ``nu = 1`` is flat in ``log s``).
+
+The limits may be floats or arrays broadcasting against ``r`` (in decay chains they depend on
+other invariants), so the samplers are plain objects with ``forward(r, lo, hi)`` and
+``inverse(s, lo, hi)``; :class:`InvariantMap` wraps one with fixed limits as a
+:class:`mcint.transforms.Transform` on ``(n, 1)`` batches.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from ..transforms import Transform, check_batch
+
+__all__ = ["InvariantSampler", "Uniform", "BreitWigner", "PowerLaw", "InvariantMap",
+           "propagator_sampler"]
+
+
+def _finite(value: float, name: str) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+class InvariantSampler:
+    """Base class: ``forward(r, lo, hi) -> (s, log ds/dr)``, ``inverse(s, lo, hi) -> (r, log dr/ds)``."""
+
+    #: whether the sampler needs ``lo > 0`` (power laws with ``nu >= 1``)
+    needs_positive_lower = False
+
+    def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def check_limits(self, lo: float, hi: float, what: str = "invariant") -> None:
+        """Raise ``ValueError`` for limits this sampler cannot map (called at build time)."""
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{what}: limits must be finite, got [{lo}, {hi}]")
+        if hi <= lo:
+            raise ValueError(f"{what}: empty range [{lo}, {hi}] (below threshold?)")
+        if self.needs_positive_lower and lo <= 0:
+            raise ValueError(f"{what}: {self!r} needs a positive lower limit, got {lo}; "
+                             "set a minimum invariant mass (a cut) or use nu < 1")
+
+
+class Uniform(InvariantSampler):
+    """Flat in ``s``."""
+
+    def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(r)
+        width = hi - lo
+        return lo + width * r, xp.log(width + xp.zeros_like(r))
+
+    def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(s)
+        width = hi - lo
+        return (s - lo) / width, -xp.log(width + xp.zeros_like(s))
+
+    def __repr__(self) -> str:
+        return "Uniform()"
+
+
+class BreitWigner(InvariantSampler):
+    """Breit–Wigner ``1 / ((s - m^2)^2 + m^2 Gamma^2)`` via ``s = m^2 + m Gamma tan(y)``."""
+
+    def __init__(self, mass: float, width: float) -> None:
+        mass = _finite(mass, "Breit-Wigner mass")
+        width = _finite(width, "Breit-Wigner width")
+        if mass <= 0:
+            raise ValueError(f"Breit-Wigner mass must be positive, got {mass}")
+        if width <= 0:
+            raise ValueError(f"Breit-Wigner width must be positive, got {width} "
+                             "(use Uniform or PowerLaw for a stable/massless propagator)")
+        self.mass, self.width = mass, width
+        self._m2, self._mg = mass * mass, mass * width
+
+    def _ylim(self, xp: Any, like: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        z = xp.zeros_like(like)
+        return xp.atan((lo - self._m2) / self._mg + z), xp.atan((hi - self._m2) / self._mg + z)
+
+    def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(r)
+        ylo, yhi = self._ylim(xp, r, lo, hi)
+        y = ylo + (yhi - ylo) * r
+        s = self._m2 + self._mg * xp.tan(y)
+        d = s - self._m2
+        return s, xp.log(yhi - ylo) + xp.log(d * d + self._mg * self._mg) - math.log(self._mg)
+
+    def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(s)
+        ylo, yhi = self._ylim(xp, s, lo, hi)
+        d = s - self._m2
+        r = (xp.atan(d / self._mg) - ylo) / (yhi - ylo)
+        return r, -(xp.log(yhi - ylo) + xp.log(d * d + self._mg * self._mg) - math.log(self._mg))
+
+    def __repr__(self) -> str:
+        return f"BreitWigner(mass={self.mass}, width={self.width})"
+
+
+class PowerLaw(InvariantSampler):
+    """Density ``1 / s^nu`` on ``[lo, hi]`` (``nu = 1``: flat in ``log s``)."""
+
+    def __init__(self, nu: float = 1.0) -> None:
+        nu = _finite(nu, "power-law exponent nu")
+        if nu < 0:
+            raise ValueError(f"power-law exponent nu must be >= 0, got {nu}")
+        self.nu = nu
+        self.needs_positive_lower = nu >= 1.0
+
+    def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(r)
+        z = xp.zeros_like(r)
+        lo, hi = lo + z, hi + z
+        if abs(self.nu - 1.0) < 1e-12:
+            ratio = xp.log(hi / lo)
+            s = lo * xp.exp(r * ratio)
+            return s, xp.log(s) + xp.log(ratio)
+        a = 1.0 - self.nu
+        la, ha = lo ** a, hi ** a
+        s = (la + r * (ha - la)) ** (1.0 / a)
+        return s, xp.log((ha - la) / a) + self.nu * xp.log(s)
+
+    def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        xp = array_namespace(s)
+        z = xp.zeros_like(s)
+        lo, hi = lo + z, hi + z
+        if abs(self.nu - 1.0) < 1e-12:
+            ratio = xp.log(hi / lo)
+            return xp.log(s / lo) / ratio, -(xp.log(s) + xp.log(ratio))
+        a = 1.0 - self.nu
+        la, ha = lo ** a, hi ** a
+        return (s ** a - la) / (ha - la), -(xp.log((ha - la) / a) + self.nu * xp.log(s))
+
+    def __repr__(self) -> str:
+        return f"PowerLaw(nu={self.nu})"
+
+
+def propagator_sampler(mass: float = 0.0, width: float = 0.0, nu: float | None = None
+                       ) -> InvariantSampler:
+    """The MadGraph-style choice: Breit–Wigner for ``width > 0``, else ``1/s^nu`` if ``nu``
+    is given, else flat."""
+    mass, width = _finite(mass, "propagator mass"), _finite(width, "propagator width")
+    if mass < 0:
+        raise ValueError(f"propagator mass must be >= 0, got {mass}")
+    if width < 0:
+        raise ValueError(f"propagator width must be >= 0, got {width}")
+    if width > 0:
+        if mass == 0:
+            raise ValueError("a propagator with a width needs a positive mass")
+        return BreitWigner(mass, width)
+    if nu is not None:
+        return PowerLaw(nu)
+    return Uniform()
+
+
+class InvariantMap(Transform):
+    """A sampler with fixed limits as a ``(n, 1) -> (n, 1)`` :class:`Transform` (r -> s)."""
+
+    dims = 1
+
+    def __init__(self, sampler: InvariantSampler, s_min: float, s_max: float) -> None:
+        s_min, s_max = float(s_min), float(s_max)
+        sampler.check_limits(s_min, s_max, "InvariantMap")
+        self.sampler, self.s_min, self.s_max = sampler, s_min, s_max
+
+    def forward(self, x: Any) -> tuple[Any, Any]:
+        check_batch(x, 1)
+        s, ld = self.sampler.forward(x[:, 0], self.s_min, self.s_max)
+        return s[:, None], ld
+
+    def inverse(self, y: Any) -> tuple[Any, Any]:
+        check_batch(y, 1)
+        r, ld = self.sampler.inverse(y[:, 0], self.s_min, self.s_max)
+        return r[:, None], ld
+
+    def __repr__(self) -> str:
+        return f"InvariantMap({self.sampler!r}, {self.s_min}, {self.s_max})"

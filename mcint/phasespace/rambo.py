@@ -1,0 +1,142 @@
+"""RAMBO on diet (S. Plätzer, arXiv:1308.2922): n-body phase space from ``3n - 4`` numbers.
+
+The n-body system is built as a chain of two-body decays ``Q_{i-1} -> p_{i-1} Q_i`` whose
+intermediate masses are drawn so that, for massless particles, the weight is the same for every
+event: with ``u_i = M_i^2 / M_{i-1}^2`` the CDF is ``r = (k+1) u^k - k u^(k+1)``, ``k = n - i``
+(solved by bisection plus one Newton step, which also makes ``du/dr`` right under autograd).
+For massive particles the massless construction runs on ``K_i = M_i - sum_{j>=i} m_j``
+(Plätzer's prescription) and the weight is the exact Jacobian of that map (no longer flat).
+
+Random-number layout: ``r[:, :n-2]`` the intermediate masses, then two angles per decay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .base import FinalStateMapping, check_masses
+from .kinematics import mass2
+from .twobody import decay, decay_inverse, decay_log_weight
+
+__all__ = ["RamboOnDiet", "massless_volume"]
+
+
+def massless_volume(n: int, s: float) -> float:
+    """``(2pi)^(4-3n) (pi/2)^(n-1) s^(n-2) / ((n-1)! (n-2)!)``: the massless n-body volume."""
+    return ((2 * math.pi) ** (4 - 3 * n) * (math.pi / 2) ** (n - 1) * s ** (n - 2)
+            / (math.factorial(n - 1) * math.factorial(n - 2)))
+
+
+def _cdf(u: Any, k: int) -> Any:
+    return (k + 1) * u ** k - k * u ** (k + 1)
+
+
+def _log_pdf(u: Any, k: int) -> Any:
+    xp = array_namespace(u)
+    return math.log(k * (k + 1)) + (k - 1) * xp.log(u) + xp.log1p(-u)
+
+
+def solve_u(r: Any, k: int) -> Any:
+    """Solve ``r = (k+1) u^k - k u^(k+1)`` for ``u in [0, 1]``, vectorised."""
+    xp = array_namespace(r)
+    lo, hi = xp.zeros_like(r), xp.ones_like(r)
+    iters = 54 if r.dtype == xp.float64 else 26
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        below = _cdf(mid, k) < r
+        lo = xp.where(below, mid, lo)
+        hi = xp.where(below, hi, mid)
+    u0 = 0.5 * (lo + hi)
+    # One Newton step: harmless for the value, and gives autograd the right du/dr = 1/F'(u).
+    fp = k * (k + 1) * u0 ** (k - 1) * (1.0 - u0)
+    ok = fp > 1e-12
+    step = (r - _cdf(u0, k)) / xp.where(ok, fp, xp.ones_like(fp))
+    return u0 + xp.where(ok, step, xp.zeros_like(step))
+
+
+class RamboOnDiet(FinalStateMapping):
+    """n-body phase space (n >= 2) with masses ``masses`` by RAMBO on diet.
+
+    ``generate(r, pa, pb)`` decays ``P = pa + pb`` (any frame); massless weights are all equal
+    to :func:`massless_volume` (``n_random = 3n - 4``).
+    """
+
+    def __init__(self, masses: Sequence[float] | int) -> None:
+        if isinstance(masses, int):
+            masses = [0.0] * masses
+        self.masses = check_masses(masses)
+        n = len(self.masses)
+        if n < 2:
+            raise ValueError(f"RAMBO needs at least 2 final-state particles, got {n}")
+        self.n_random = 3 * n - 4
+        self.massless = all(m == 0 for m in self.masses)
+        # tail sums sum_{j >= i} m_j (0-based i)
+        self._tail = [float(sum(self.masses[i:])) for i in range(n + 1)]
+
+    def generate(self, r: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
+        xp = array_namespace(r, pa)
+        n, m = self.n_final, self.masses
+        q = pa + pb
+        big_m = xp.sqrt(mass2(q))
+        k_prev = big_m - self._tail[0]
+        log_w = xp.zeros_like(big_m)
+        out = []
+        for i in range(1, n):  # decay Q_{i-1} -> p_{i-1} + Q_i (0-based particle i-1)
+            if i < n - 1:
+                kk = n - 1 - i
+                u = solve_u(r[:, i - 1], kk)
+                k_i = xp.sqrt(u) * k_prev
+                m_i = k_i + self._tail[i]
+                log_w = log_w + 2 * xp.log(k_prev) - _log_pdf(u, kk) - math.log(2 * math.pi)
+                if not self.massless:
+                    log_w = log_w + xp.log(m_i) - xp.log(k_i)
+            else:
+                k_i = xp.zeros_like(big_m)
+                m_i = k_i + m[n - 1]
+            ang = r[:, n - 2 + 2 * (i - 1): n + 2 * (i - 1)]
+            p_i, q, lw = decay(ang, q, m[i - 1] ** 2, m_i * m_i)
+            log_w = log_w + lw
+            out.append(p_i)
+            k_prev = k_i
+        out.append(q)
+        return xp.stack(out, axis=1), log_w
+
+    def invert(self, p: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
+        xp = array_namespace(p, pa)
+        n, m = self.n_final, self.masses
+        q = pa + pb
+        big_m = xp.sqrt(mass2(q))
+        k_prev = big_m - self._tail[0]
+        log_w = xp.zeros_like(big_m)
+        r_u, r_ang = [], []
+        tails = [p[:, n - 1, :]]
+        for j in range(n - 2, 0, -1):
+            tails.append(tails[-1] + p[:, j, :])
+        tails = tails[::-1]  # tails[i-1] = sum_{j >= i} p_j for i = 1..n-1
+        for i in range(1, n):
+            q_i = tails[i - 1]
+            if i < n - 1:
+                kk = n - 1 - i
+                m_i = xp.sqrt(mass2(q_i))
+                k_i = m_i - self._tail[i]
+                u = (k_i / k_prev) ** 2
+                r_u.append(_cdf(u, kk))
+                log_w = log_w + 2 * xp.log(k_prev) - _log_pdf(u, kk) - math.log(2 * math.pi)
+                if not self.massless:
+                    log_w = log_w + xp.log(m_i) - xp.log(k_i)
+            else:
+                k_i = None
+                m_i = m[n - 1]
+            ang, _ = decay_inverse(p[:, i - 1, :], q)
+            log_w = log_w + decay_log_weight(mass2(q), m[i - 1] ** 2, m_i * m_i + 0.0 * big_m)
+            r_ang.append(ang)
+            q, k_prev = q_i, k_i
+        cols = [c[:, None] for c in r_u] + r_ang
+        return xp.concat(cols, axis=1), log_w
+
+    def __repr__(self) -> str:
+        return f"RamboOnDiet(masses={list(self.masses)})"

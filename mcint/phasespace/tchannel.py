@@ -1,0 +1,83 @@
+"""The 2 -> 2 t-channel block: ``p_a + p_b -> p_1 + p_2`` parametrised by ``(t, phi)``.
+
+``t = (p_a - p_1)^2`` is drawn through an invariant sampler on ``x = M^2 - t`` (``M`` the mass
+of the exchanged particle, so a :class:`~.invariants.PowerLaw` flattens ``1/(M^2 - t)^nu``), and
+``phi`` flat around the direction of ``p_a`` in the centre-of-mass frame of ``p_a + p_b``.
+``p_a`` may be off shell (spacelike), which is how t-channel chains recurse. Weight:
+
+    dPhi_2 = dt dphi / (32 pi^2 |p_a*| sqrt(s)),   |p_a*| = momentum of p_a in the c.m. frame.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from .invariants import InvariantSampler
+from .kinematics import (
+    boost,
+    boost_to_rest,
+    four,
+    mass2,
+    rotate_from_z,
+    rotate_to_z,
+    two_body_momentum,
+)
+
+__all__ = ["t_channel", "t_channel_inverse"]
+
+
+def _setup(pa: Any, pb: Any, m1sq: Any, m2sq: Any, prop_m2: float) -> tuple[Any, ...]:
+    xp = array_namespace(pa, pb)
+    p = pa + pb
+    s = mass2(p)
+    rs = xp.sqrt(s)
+    pa_cm = boost_to_rest(pa, p)
+    ka = xp.sqrt(xp.sum(pa_cm[:, 1:] * pa_cm[:, 1:], axis=1))
+    k1 = two_body_momentum(s, m1sq, m2sq)
+    e1 = (s + m1sq - m2sq) / (2.0 * rs)
+    base = mass2(pa) + m1sq - 2.0 * pa_cm[:, 0] * e1
+    span = 2.0 * ka * k1
+    zero = xp.zeros_like(s)
+    x_lo = xp.maximum(prop_m2 - (base + span), zero)  # t_max at cos = +1
+    x_hi = prop_m2 - (base - span)
+    return p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi
+
+
+def _log_weight(xp: Any, ld_t: Any, ka: Any, rs: Any) -> Any:
+    return ld_t + math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - xp.log(ka) - xp.log(rs)
+
+
+def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: InvariantSampler,
+              prop_m2: float = 0.0) -> tuple[Any, Any, Any]:
+    """``r (n, 2) = (r_t, r_phi)`` -> ``(p1, p2, log_weight)`` with ``p1 + p2 = pa + pb``."""
+    xp = array_namespace(r, pa)
+    z = xp.zeros_like(r[:, 0])
+    m1sq, m2sq = m1sq + z, m2sq + z
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = _setup(pa, pb, m1sq, m2sq, prop_m2)
+    x, ld_t = sampler.forward(r[:, 0], x_lo, x_hi)
+    t = prop_m2 - x
+    cos_t = xp.clip((t - base) / span, -1.0, 1.0)
+    sin_t = xp.sqrt(xp.maximum(1.0 - cos_t * cos_t, z))
+    ph = math.pi * (2.0 * r[:, 1] - 1.0)
+    v = xp.stack([k1 * sin_t * xp.cos(ph), k1 * sin_t * xp.sin(ph), k1 * cos_t], axis=1)
+    v = rotate_from_z(v, pa_cm[:, 1:])
+    p1 = boost(four(e1, v[:, 0], v[:, 1], v[:, 2]), p)
+    return p1, p - p1, _log_weight(xp, ld_t, ka, rs)
+
+
+def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
+                      prop_m2: float = 0.0, m1sq: Any = None, m2sq: Any = None
+                      ) -> tuple[Any, Any]:
+    """Random numbers ``(n, 2)`` and the log-weight of :func:`t_channel` for a given ``p1``."""
+    xp = array_namespace(p1, pa)
+    m1sq = mass2(p1) if m1sq is None else m1sq + xp.zeros_like(p1[:, 0])
+    m2sq = mass2(pa + pb - p1) if m2sq is None else m2sq + xp.zeros_like(p1[:, 0])
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = _setup(pa, pb, m1sq, m2sq, prop_m2)
+    t = mass2(pa - p1)
+    r_t, ld_t = sampler.inverse(prop_m2 - t, x_lo, x_hi)
+    v = rotate_to_z(boost_to_rest(p1, p)[:, 1:], pa_cm[:, 1:])
+    r_phi = xp.atan2(v[:, 1], v[:, 0]) / (2 * math.pi) + 0.5
+    return xp.stack([r_t, r_phi], axis=1), _log_weight(xp, -ld_t, ka, rs)
