@@ -1,0 +1,293 @@
+"""VEGAS+ integration: adaptive map + adaptive stratified sampling, on every backend.
+
+>>> import numpy as np, mcint
+>>> f = lambda x: np.exp(-100 * np.sum((x - 0.5) ** 2, axis=1)) * (100 / np.pi) ** 2
+>>> v = mcint.VEGAS(f, 4, seed=1)
+>>> _ = v.train(20_000, nitn=10)              # adapting iterations
+>>> r = v.integrate(50_000, nitn=5)           # frozen sampler
+>>> abs(r.value - 1) < 5 * r.error
+True
+>>> batch = v.sample(1000)                    # weights.mean() estimates the integral
+
+Each iteration draws ``n_h`` points uniformly in every y-space hypercube ``h``, maps them
+through the adaptive map (``x = map(y)``, Jacobian ``J``) and estimates the integral as
+``sum_h sum_{i in h} f(x_i) J_i V_h / n_h`` with ``V_h`` the cube volume; the variance is the
+sum of the per-cube sample variances. Adapting iterations then regrid the map from
+``(f J)**2`` and re-allocate points to cubes by their damped standard deviation (VEGAS+).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend, get_backend, use
+from ..batch import Batch
+from ..integrand import Integrand
+from ..results import IterationResult, Result
+from ..transforms import Affine
+from . import kernels as K
+from ._util import check_int
+from .map import AdaptiveMap, _check_alpha
+from .stratify import Stratification, choose_ninc, choose_nstrat
+
+#: round-off floor of per-point deviations, relative to the cube mean (vegas' EPSILON)
+EPSILON = float(np.finfo(np.float64).eps) * 1e4
+
+
+class VEGAS:
+    """VEGAS+ integrator and sampler (Lepage's algorithm, as in the ``vegas`` package).
+
+    Parameters
+    ----------
+    integrand:
+        ``f(x) -> values`` for ``x`` of shape ``(n, dims)``; a numpy function works on every
+        backend (it is wrapped in :class:`mcint.Integrand`).
+    dims:
+        Number of dimensions.
+    backend:
+        Backend name or object (default: current / ``$MCINT_BACKEND`` / numpy).
+    seed:
+        Seed of the random stream; the same seed gives the same numbers on a backend.
+    domain:
+        ``[(low, high), ...]`` per axis; default the unit hypercube.
+    ninc:
+        Maximum map increments per axis (vegas' ``maxinc_axis``; fewer when calls are few).
+    alpha:
+        Map damping exponent (>= 0; 0 freezes the map).
+    beta:
+        Stratification damping (0 <= beta <= 1; 0 = classic VEGAS without re-allocation).
+    neval_frac:
+        Fraction of the calls re-allocated by VEGAS+ (the rest is spread evenly).
+    nstrat:
+        Strata per axis (default chosen from the calls, as vegas does).
+    dtype:
+        ``"float64"`` or ``"float32"`` for points, map and integrand (statistics are float64).
+    nonfinite:
+        What to do with NaN/inf integrand values: ``"raise"`` or ``"zero"`` (with a warning).
+    batch_size:
+        Points per integrand call (memory bound); whole hypercubes are never split.
+    max_neval_hcube:
+        Cap on the points of a single hypercube.
+    max_nhcube:
+        Cap on the number of hypercubes.
+    """
+
+    def __init__(self, integrand: Callable[[Any], Any] | Integrand, dims: int, *,
+                 backend: str | Backend | None = None, seed: int | None = None,
+                 domain: Sequence[tuple[float, float]] | None = None, nitn: int = 10,
+                 ninc: int = 1000, alpha: float = 0.5, beta: float = 0.75,
+                 neval_frac: float = 0.75, nstrat: Sequence[int] | None = None,
+                 dtype: str = "float64", nonfinite: str = "raise", batch_size: int = 262_144,
+                 max_neval_hcube: int = 50_000, max_nhcube: int = 10**7) -> None:
+        self.dims = check_int(dims, "dims", 1)
+        self.backend = get_backend(backend)
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        self.dtype = dtype
+        self.nitn = check_int(nitn, "nitn", 1)
+        self.max_ninc = check_int(ninc, "ninc", 2)
+        self.alpha = _check_alpha(alpha)
+        beta = float(beta)
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must be in [0, 1], got {beta!r}")
+        self.beta = beta
+        neval_frac = float(neval_frac)
+        if not 0.0 <= neval_frac < 1.0:
+            raise ValueError(f"neval_frac must be in [0, 1), got {neval_frac!r}")
+        self.neval_frac = neval_frac
+        if nstrat is not None:
+            nstrat = tuple(check_int(n, "nstrat[i]", 1) for n in nstrat)
+            if len(nstrat) != self.dims:
+                raise ValueError(f"nstrat has {len(nstrat)} entries but dims={self.dims}")
+        self._user_nstrat = nstrat
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.max_neval_hcube = check_int(max_neval_hcube, "max_neval_hcube", 2)
+        self.max_nhcube = check_int(max_nhcube, "max_nhcube", 1)
+        self.integrand = Integrand(integrand, self.dims, nonfinite=nonfinite)
+        self.domain = _make_domain(domain, self.dims)
+        self.volume = 1.0 if self.domain is None else float(np.prod(np.abs(self.domain.width)))
+        self.map = AdaptiveMap(self.dims, self.max_ninc, backend=self.backend)
+        if self.domain is not None:
+            self.domain = self.domain.to(self.backend, dtype)
+        self.rng = self.backend.rng(seed)
+        self.seed = seed
+        self.strat: Stratification | None = None
+        #: results of every call to :meth:`train` and :meth:`integrate`, in order
+        self.history: list[Result] = []
+
+    def __repr__(self) -> str:
+        s = self.strat
+        return (f"VEGAS(dims={self.dims}, backend={self.backend.name!r}, ninc={self.map.ninc}, "
+                f"nstrat={list(s.nstrat) if s else None}, dtype={self.dtype!r})")
+
+    # -- public entry points ---------------------------------------------------------------
+    def train(self, calls: int, nitn: int | None = None) -> Result:
+        """Run ``nitn`` adapting iterations of ``calls`` integrand calls each.
+
+        Returns their inverse-variance weighted average (biased slightly by the adaptation;
+        use :meth:`integrate` for the final estimate).
+        """
+        return self._run(calls, nitn if nitn is not None else self.nitn, adapt=True)
+
+    def integrate(self, calls: int, nitn: int = 5, *, adapt: bool = False) -> Result:
+        """Estimate the integral with ``nitn`` iterations of ``calls`` calls each.
+
+        With ``adapt=False`` (default) the sampler is frozen, the iterations are identically
+        distributed and are averaged plainly; ``adapt=True`` keeps adapting (vegas' default
+        behaviour, weighted average).
+        """
+        return self._run(calls, nitn, adapt=adapt)
+
+    def __call__(self, calls: int, nitn: int | None = None) -> Result:
+        """``vegas``-style call: adapting iterations, weighted average."""
+        return self.train(calls, nitn)
+
+    def sample(self, n: int, *, stratified: bool | None = None, shuffle: bool = True) -> Batch:
+        """``n`` weighted points from the trained sampler, with ``weights.mean()`` ~ integral.
+
+        ``stratified`` (default: when ``n >= ``number of hypercubes) gives every hypercube a
+        fixed share of points proportional to the trained allocation (at least one each);
+        otherwise points are drawn independently, the hypercube first with that probability.
+        Either way ``weights = f(x) / g(x)`` with ``g`` the density of the design, so weighted
+        histograms and unweighting work; stratified points are shuffled unless
+        ``shuffle=False``.
+        """
+        n = check_int(n, "n", 1)
+        be, xp = self.backend, self.backend.xp
+        with use(be):
+            if self.strat is None:
+                nstrat: tuple[int, ...] = (1,) * self.dims
+                p_host = np.ones(1)
+            else:
+                nstrat = self.strat.nstrat
+                p_host = be.to_numpy(self.strat.allocation()).astype(np.float64)
+            nhcube = p_host.size
+            p_host = p_host / p_host.sum()
+            dv = self.volume / nhcube
+            if stratified is None:
+                stratified = n >= nhcube
+            if stratified and n < nhcube:
+                raise ValueError(f"a stratified sample needs n >= {nhcube} (one point per "
+                                 f"hypercube), got n={n}; pass stratified=False")
+            if stratified:
+                extra = n - nhcube
+                r = extra * p_host
+                nh_host = np.floor(r).astype(np.int64)
+                rest = extra - int(nh_host.sum())
+                if rest > 0:
+                    nh_host[np.argsort(-(r - nh_host), kind="stable")[:rest]] += 1
+                nh_host += 1
+                nh = be.asarray(nh_host)
+                h = xp.repeat(xp.arange(nhcube, dtype=xp.int64, device=be.device), nh)
+                share = xp.take(xp.astype(nh, xp.float64), h) / n
+            else:
+                h = self.rng.categorical(be.asarray(p_host), n)
+                share = xp.take(be.asarray(p_host, dtype="float64"), h)
+            u = self.rng.uniform((n, self.dims), self.dtype)
+            y = K.stratified_y(h, u, nstrat)
+            x, jac = self.map.forward_jac(y)
+            if self.domain is not None:
+                x = self.domain.forward(x)[0]
+            f = self.integrand(x, be)
+            wdt = be.dtype(self.dtype)
+            jac64 = xp.astype(jac, xp.float64) * dv
+            weights = xp.astype(f, xp.float64) * jac64 / share
+            prob = share / jac64
+            if stratified and shuffle:
+                perm = xp.argsort(self.rng.uniform(n, "float64"))
+                x, f, weights, prob = (xp.take(a, perm, axis=0) for a in (x, f, weights, prob))
+            return Batch(x=x, weights=xp.astype(weights, wdt), prob=xp.astype(prob, wdt), f=f)
+
+    # -- configuration ---------------------------------------------------------------------
+    def _configure(self, calls: int) -> Stratification:
+        """Strata and map increments for ``calls`` per iteration (kept while unchanged)."""
+        nstrat = self._user_nstrat or choose_nstrat(calls, self.dims, self.neval_frac,
+                                                    self.beta, self.max_nhcube)
+        old = self.strat
+        if old is None or old.nstrat != nstrat or old.neval != calls:
+            new = Stratification(nstrat, calls, neval_frac=self.neval_frac, beta=self.beta,
+                                 max_neval_hcube=self.max_neval_hcube, backend=self.backend)
+            if old is not None and old.nstrat == nstrat:
+                new.sigf, new.sum_sigf = old.sigf, old.sum_sigf
+            self.strat = new
+        ninc = choose_ninc(calls, self.strat.nstrat, self.max_ninc)
+        if ninc != self.map.ninc:
+            self.map.adapt(alpha=0.0, ninc=ninc)
+        return self.strat
+
+    def _run(self, calls: int, nitn: int, adapt: bool) -> Result:
+        calls = check_int(calls, "calls", 10)
+        nitn = check_int(nitn, "nitn", 1)
+        result = Result(weighted=adapt, label="VEGAS " + ("training" if adapt else "integration"))
+        with use(self.backend):
+            self._configure(calls)
+            for _ in range(nitn):
+                result.add(self._iteration(adapt))
+        self.history.append(result)
+        return result
+
+    # -- one iteration ---------------------------------------------------------------------
+    def _iteration(self, adapt: bool) -> IterationResult:
+        be, xp = self.backend, self.backend.xp
+        strat = self.strat
+        assert strat is not None
+        nh = strat.allocation()
+        nh_host = be.to_numpy(nh)
+        dv = self.volume * strat.dv_y
+        train_map = adapt and self.alpha > 0
+        total = var = 0.0
+        neval = 0
+        sigma2 = []
+        for c0, c1, m in _plan_chunks(nh_host, self.batch_size):
+            nh_c = nh[c0:c1]
+            hloc = xp.repeat(xp.arange(c1 - c0, dtype=xp.int64, device=be.device), nh_c)
+            u = self.rng.uniform((m, self.dims), self.dtype)
+            y = K.stratified_y(hloc + c0 if c0 else hloc, u, strat.nstrat)
+            x, jac = self.map.forward_jac(y)
+            if self.domain is not None:
+                x = self.domain.forward(x)[0]
+            f = self.integrand(x, be)
+            fj = xp.astype(f * jac, xp.float64) * dv
+            wf = fj / xp.take(xp.astype(nh_c, xp.float64), hloc)
+            s1, v = K.cube_stats(hloc, wf, nh_c, EPSILON, be)
+            total += float(xp.sum(s1))
+            var += float(xp.sum(v))
+            neval += m
+            if adapt and strat.adaptive:
+                sigma2.append(v)
+            if train_map:
+                self.map.add_training_data(y, fj * fj)
+        if adapt and strat.adaptive:
+            strat.update(sigma2[0] if len(sigma2) == 1 else xp.concat(sigma2))
+        if train_map:
+            self.map.adapt(self.alpha)
+        return IterationResult(total, math.sqrt(max(var, 0.0)), neval,
+                               info={"nstrat": list(strat.nstrat), "ninc": self.map.ninc})
+
+
+def _plan_chunks(nh: np.ndarray, batch: int) -> list[tuple[int, int, int]]:
+    """Split consecutive hypercubes into chunks of about ``batch`` points: (c0, c1, points)."""
+    cs = np.cumsum(nh)
+    out = []
+    c0, base = 0, 0
+    while c0 < cs.size:
+        c1 = max(int(np.searchsorted(cs, base + batch, side="right")), c0 + 1)
+        out.append((c0, c1, int(cs[c1 - 1] - base)))
+        base = int(cs[c1 - 1])
+        c0 = c1
+    return out
+
+
+def _make_domain(domain: Sequence[tuple[float, float]] | None, dims: int) -> Affine | None:
+    if domain is None:
+        return None
+    d = np.asarray(domain, dtype=np.float64)
+    if d.shape != (dims, 2):
+        raise ValueError(f"domain must be {dims} (low, high) pairs, got shape {d.shape}")
+    if not np.all(np.isfinite(d)) or np.any(d[:, 1] <= d[:, 0]):
+        raise ValueError(f"domain needs finite low < high on every axis, got {d.tolist()}")
+    return Affine(d[:, 0], d[:, 1])
