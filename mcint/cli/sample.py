@@ -1,0 +1,186 @@
+"""``mcint sample``, ``mcint info`` and ``mcint plot``: work with a finished run's files.
+
+``mcint sample`` needs no torch: it loads the model (plain arrays, no pickle), rebuilds the
+integrand recorded in the run's ``run.json`` (or given with ``--integrand``), chooses ``w_max``
+on a fresh calibration sample and streams unweighted events into a crash-safe file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, RunConfig, apply
+from .run import MODEL_FILE, RUN_FILE, calibrate, layout, prepare_dir, write_events
+from .summary import format_summary
+from .target import resolve
+
+
+def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
+    """(model file, run.json, its content) for a model file, a run.json or a run directory."""
+    p = Path(model).expanduser()
+    if not p.exists():
+        raise ConfigError(f"{str(p)!r} does not exist (give a model file or a run directory)")
+    if p.is_dir():
+        run = p / RUN_FILE
+        rep = _load_run(run) if run.is_file() else {}
+        name = rep.get("files", {}).get("model", MODEL_FILE)
+        m = p / name
+        return (m if m.is_file() else None), (run if run.is_file() else None), rep
+    if p.suffix == ".json":
+        rep = _load_run(p)
+        name = rep.get("files", {}).get("model")
+        m = p.parent / name if name else None
+        return (m if m is not None and m.is_file() else None), p, rep
+    # a model file: its run.json (if any) sits next to it, possibly with a prefix
+    for run in (p.parent / RUN_FILE, p.with_name(p.name.replace(MODEL_FILE, RUN_FILE))):
+        if run.is_file():
+            rep = _load_run(run)
+            if rep.get("files", {}).get("model") == p.name:
+                return p, run, rep
+    return p, None, {}
+
+
+def _load_run(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{str(path)!r} is not a readable run file: {exc}") from None
+    if not isinstance(data, dict) or "integrand" not in data:
+        raise ConfigError(f"{str(path)!r} is not an mcint run file (no 'integrand')")
+    return data
+
+
+def sample(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from ..backends import get_backend
+
+    model, run_json, rep0 = find_run(args.model)
+    if model is None:
+        raise ConfigError(f"no model file found for {args.model!r} (runs with --sampler vegas "
+                          "save none; run with the nis sampler)")
+    spec = args.integrand or rep0.get("integrand")
+    if not spec:
+        raise ConfigError(f"{str(model)!r} has no run.json next to it: name the integrand "
+                          "with --integrand")
+    cfg = RunConfig(integrand=spec, dims=rep0.get("dims"),
+                    base_dir=str(run_json.parent) if run_json else ".")
+    cfg.out = str(model.parent / "sampled")
+    given = {k: v for k, v in vars(args).items()
+             if v is not None and k not in ("command", "model", "integrand")}
+    apply(cfg, given, source="command line")
+    if cfg.seed == 1 and args.seed is None:
+        cfg.seed = int(rep0.get("seed", 0)) + 1  # fresh events, not the run's
+    cfg.validate()
+    import os
+
+    backend = get_backend(cfg.backend or os.environ.get("MCINT_BACKEND"))
+    t0 = time.perf_counter()
+    target = resolve(cfg.integrand, cfg.dims, cfg.base_dir)
+    fmt = cfg.format or (Path(cfg.out).suffix.lower().lstrip(".").replace("h5", "lheh5")
+                         if Path(cfg.out).suffix else target.event_format)
+    if fmt in ("hdf5", "lhelheh5"):
+        fmt = "lheh5"
+    lay = layout(cfg.out, fmt)
+    prepare_dir(lay)
+    from ..nis import Integrator
+
+    sampler = Integrator.resume(str(model), target.integrand, backend=backend)
+    timing = {"load": time.perf_counter() - t0}
+    t = time.perf_counter()
+    calib_calls = cfg.calibration_calls or max(50_000, min(10 * cfg.events, 1_000_000))
+    cal = calibrate(sampler, calib_calls, cfg.batch_size, cfg.budget)
+    timing["calibrate"] = time.perf_counter() - t
+    res = rep0.get("result") or {}
+    if res.get("value") is not None:
+        sigma, err = float(res["value"]), float(res["error"])
+    else:
+        n = cal["n"]
+        w = cal["weights"]
+        sigma, err = float(w.mean()), float(w.std() / math.sqrt(max(n - 1, 1)))
+    signed = bool((cal["weights"] < 0).any())
+    ratio = cal["mean_abs"] / cal["mean"] if (signed and cal["mean"] != 0) else 1.0
+    sigma_abs = abs(sigma * ratio) if sigma != 0 else cal["mean_abs"]
+    if sigma_abs == 0:
+        raise ConfigError("the integrand is zero at every sampled point: no events")
+    meta = {"integrand": spec, "sampler": "nis", "backend": backend.name, "seed": cfg.seed,
+            "model": str(model), "w_max": cal["w_max"], "budget": cfg.budget}
+    print(f"mcint sample {target.name}: model {model}, backend {backend.name}, seed {cfg.seed}",
+          flush=True)
+    t = time.perf_counter()
+    stats, _ = write_events(sampler, target, cfg, lay.events, fmt, cal["w_max"], sigma, err,
+                            sigma_abs, signed, meta, seed=cfg.seed)
+    timing["events"] = time.perf_counter() - t
+    timing["total"] = time.perf_counter() - t0
+    rep = {"integrand": spec, "result": {"value": sigma, "error": err},
+           "unit": rep0.get("unit", ""), "exact": rep0.get("exact"),
+           "metrics": {"cut_efficiency": cal["cut_efficiency"],
+                       **{f"sample_{k}": v for k, v in cal["diagnostics"].items()}},
+           "unweighting": {**stats.as_dict(), "budget": cfg.budget, "sigma_abs": sigma_abs},
+           "events": {"path": str(lay.events), "format": fmt, "n": stats.accepted},
+           "timing": timing, "options": {"calibration_calls": calib_calls},
+           "mcint_version": __version__}
+    print(format_summary(rep))
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    model, run_json, rep = find_run(args.model)
+    if model is not None:
+        from ..serialize import read_header
+
+        try:
+            head = read_header(str(model))
+        except Exception as exc:
+            raise ConfigError(f"{str(model)!r}: {exc}") from None
+        print(f"model file      {model}")
+        print(f"kind            {head.get('kind')} (mcint {head.get('mcint_version')}, format "
+              f"version {head.get('format_version')})")
+        meta = head.get("meta", {})
+        for key in ("dims", "n_channels", "groups", "dtype", "loss", "step", "calls",
+                    "train_calls"):
+            if key in meta:
+                print(f"{key:<15} {meta[key]}")
+        arrays = head.get("arrays", {})
+        n_par = sum(math.prod(a.get("shape", [])) for a in arrays.values())
+        print(f"arrays          {len(arrays)} ({n_par} numbers)")
+    if rep:
+        print(f"run             {run_json}")
+        print(f"integrand       {rep.get('integrand')} ({rep.get('dims')} dims, sampler "
+              f"{rep.get('sampler')}, backend {rep.get('backend')}, seed {rep.get('seed')})")
+        print(format_summary(rep))
+    if model is None and not rep:
+        raise ConfigError(f"{args.model!r} holds neither a model nor a run")
+    return 0
+
+
+def plot(args: argparse.Namespace) -> int:
+    from .. import plots
+
+    plots.require_matplotlib()
+    src = Path(args.source).expanduser()
+    if not src.exists():
+        raise ConfigError(f"{str(src)!r} does not exist")
+    if src.is_dir() or src.suffix == ".json":
+        run = src / RUN_FILE if src.is_dir() else src
+        if not run.is_file():
+            raise ConfigError(f"{str(src)!r} has no {RUN_FILE} (not a run directory)")
+        out = Path(args.out) if args.out else run.parent / "plots"
+        paths = plots.plot_run(run, out)
+    elif src.suffix == ".npz":
+        from ..events import read_npz
+
+        ev = read_npz(src)
+        out = Path(args.out) if args.out else src.parent / "plots"
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [plots.plot_marginals(ev.x, out / f"{src.stem}.marginals.png", ev.weight),
+                 plots.plot_weights(ev.weight, out / f"{src.stem}.weights.png")]
+    else:
+        raise ConfigError(f"cannot plot {str(src)!r}: give a run directory or an .npz event file")
+    for p in paths:
+        print(p)
+    return 0
