@@ -1,0 +1,226 @@
+"""Calling integrands from the integrator: one path for single- and multi-channel integrands.
+
+:class:`ChannelCaller` turns whatever the user gave (a plain callable, an :class:`~mcint.Integrand`,
+a :class:`~mcint.channels.MultiChannelIntegrand`) into ``call(r, channel, backend) -> Evaluated``
+with validated backend arrays, so the training and integration code never sees user types.
+Non-finite values either raise (``nonfinite="raise"``) or count as zero with a running count
+(``"skip"``): a skipped point adds nothing to the loss, so bad points never reach the weights.
+
+:class:`MappedChannels` builds a multi-channel integrand from a plain function and a list of
+per-channel mappings (transforms of the unit cube), with the mappings' densities as prior
+channel weights -- the usual construction of physics multi-channel integration.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from ..channels import ChannelEval, MultiChannelIntegrand
+from ..integrand import Integrand, IntegrandError, NonFiniteIntegrandError
+
+NONFINITE = ("raise", "skip")
+
+
+@dataclass
+class Evaluated:
+    """Validated integrand output for one channel's batch (backend arrays)."""
+
+    value: Any
+    alpha_prior: Any | None
+    features: Any | None
+
+
+class ChannelCaller:
+    """Uniform, validated access to a single- or multi-channel integrand."""
+
+    def __init__(self, integrand: Any, dims: int | None, nonfinite: str = "raise") -> None:
+        if nonfinite not in NONFINITE:
+            raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
+        self.nonfinite = nonfinite
+        self.nonfinite_count = 0
+        if isinstance(integrand, MultiChannelIntegrand):
+            d = getattr(integrand, "dims", None)
+            if dims is not None and d is not None and int(dims) != int(d):
+                raise ValueError(f"dims={dims} does not match the integrand's dims={d}")
+            if d is None:
+                raise ValueError("a MultiChannelIntegrand must set .dims")
+            nch = getattr(integrand, "n_channels", None)
+            if not isinstance(nch, (int, np.integer)) or nch < 1:
+                raise ValueError(f"a MultiChannelIntegrand must set n_channels >= 1, got {nch!r}")
+            self.multi = integrand
+            self.single = None
+            self.dims = int(d)
+            self.n_channels = int(nch)
+            self.native = bool(getattr(integrand, "native", False))
+            self.calls = 0
+            if isinstance(integrand, MappedChannels):
+                integrand.f.nonfinite = "zero" if nonfinite == "skip" else "raise"
+        else:
+            if dims is None:
+                dims = getattr(integrand, "dims", None)
+            if dims is None:
+                raise ValueError("dims is required for a plain callable integrand")
+            self.single = Integrand(integrand, int(dims),
+                                    nonfinite="zero" if nonfinite == "skip" else "raise")
+            self.multi = None
+            self.dims = int(dims)
+            self.n_channels = 1
+
+    @property
+    def total_calls(self) -> int:
+        return self.single.calls if self.single is not None else self.calls
+
+    @property
+    def skipped(self) -> int:
+        """Non-finite integrand values counted as zero so far."""
+        if self.single is not None:
+            return self.single.nonfinite_count
+        inner = self.multi.f.nonfinite_count if isinstance(self.multi, MappedChannels) else 0
+        return self.nonfinite_count + inner
+
+    def __call__(self, r: Any, channel: int, be: Backend) -> Evaluated:
+        n = int(r.shape[0])
+        if self.single is not None:
+            with warnings.catch_warnings():
+                # counted in .skipped and reported by the integrator instead
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return Evaluated(self.single(r, be), None, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._call_multi(r, channel, be, n)
+
+    def _call_multi(self, r: Any, channel: int, be: Backend, n: int) -> Evaluated:
+        try:
+            if hasattr(self.multi, "evaluate_on"):
+                out = self.multi.evaluate_on(r, channel, be)
+            else:
+                out = self.multi.evaluate(r if self.native else be.to_numpy(r), channel)
+        except IntegrandError:
+            raise
+        except Exception as exc:
+            raise IntegrandError(f"{type(exc).__name__} in {type(self.multi).__name__}.evaluate "
+                                 f"for channel {channel} on {n} points: {exc}") from exc
+        self.calls += n
+        if not isinstance(out, ChannelEval):
+            raise IntegrandError(f"{type(self.multi).__name__}.evaluate must return a ChannelEval, "
+                                 f"got {type(out).__name__}")
+        return self._validate(out, n, channel, r, be)
+
+    def _validate(self, out: ChannelEval, n: int, channel: int, r: Any,
+                  be: Backend) -> Evaluated:
+        C = self.n_channels
+        dt = np.float32 if str(r.dtype).endswith("float32") else np.float64
+        value = _host(out.value, "value", channel)
+        if value.shape == (n, 1):
+            value = value[:, 0]
+        if value.shape != (n,):
+            raise IntegrandError(f"channel {channel}: evaluate() returned value of shape "
+                                 f"{value.shape}; expected ({n},)")
+        bad = ~np.isfinite(value)
+        prior = None
+        if out.alpha_prior is not None:
+            prior = _host(out.alpha_prior, "alpha_prior", channel)
+            if prior.shape != (n, C):
+                raise IntegrandError(f"channel {channel}: alpha_prior has shape {prior.shape}; "
+                                     f"expected ({n}, {C}) (one weight per channel)")
+            bad |= ~np.all(np.isfinite(prior), axis=1)
+        feats = None
+        if out.features is not None:
+            feats = _host(out.features, "features", channel)
+            if feats.ndim != 2 or feats.shape[0] != n:
+                raise IntegrandError(f"channel {channel}: features must have shape ({n}, k), "
+                                     f"got {feats.shape}")
+            bad |= ~np.all(np.isfinite(feats), axis=1)
+        if bad.any():
+            nbad = int(bad.sum())
+            i = int(np.flatnonzero(bad)[0])
+            msg = (f"channel {channel}: the integrand returned {nbad} non-finite value(s) out of "
+                   f"{n} (first at r={be.to_numpy(r[i:i + 1, :])[0].tolist()})")
+            if self.nonfinite == "raise":
+                raise NonFiniteIntegrandError(msg + "; fix the integrand or pass "
+                                              "nonfinite='skip' to count them as zero")
+            self.nonfinite_count += nbad
+            value = np.where(bad, 0.0, value)
+            if prior is not None:
+                prior = np.where(bad[:, None], 1.0 / C, prior)
+            if feats is not None:
+                feats = np.where(bad[:, None], 0.0, feats)
+        if prior is not None:
+            if np.any(prior < 0):
+                raise IntegrandError(f"channel {channel}: alpha_prior has negative entries")
+            s = prior.sum(axis=1)
+            zero = s <= 0
+            if np.any(zero & (value != 0)):
+                raise IntegrandError(f"channel {channel}: alpha_prior rows sum to 0 at "
+                                     f"{int((zero & (value != 0)).sum())} point(s) where the "
+                                     "integrand is non-zero")
+            prior = np.where(zero[:, None], 1.0 / C, prior / np.where(zero, 1.0, s)[:, None])
+        return Evaluated(be.asarray(value.astype(dt), dt.__name__),
+                         None if prior is None else be.asarray(prior.astype(dt), dt.__name__),
+                         None if feats is None else be.asarray(feats.astype(dt), dt.__name__))
+
+
+def _host(a: Any, what: str, channel: int) -> np.ndarray:
+    from ..backends.base import _to_numpy_any
+
+    try:
+        arr = np.asarray(_to_numpy_any(a))
+    except Exception as exc:
+        raise IntegrandError(f"channel {channel}: {what} is not an array "
+                             f"({type(a).__name__})") from exc
+    if np.iscomplexobj(arr) or arr.dtype.kind not in "fiub":
+        raise IntegrandError(f"channel {channel}: {what} must be real numbers, got {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+class MappedChannels(MultiChannelIntegrand):
+    """Multi-channel integrand from ``f(x)`` on the unit cube and per-channel mappings.
+
+    Channel ``c`` samples ``r`` and maps it with ``mappings[c]`` (a :class:`~mcint.transforms.
+    Transform` of the unit cube onto itself); the prior channel weights are the mappings'
+    densities ``g_c(x) = |dr/dx|``, normalised at each point (the classic multi-channel choice).
+    Features are the physical point ``x``.
+    """
+
+    def __init__(self, f: Callable[[Any], Any], dims: int, mappings: Sequence[Any],
+                 groups: Sequence[int] | None = None,
+                 channel_names: Sequence[str] | None = None) -> None:
+        from ..transforms import Transform
+
+        if not mappings:
+            raise ValueError("MappedChannels needs at least one mapping")
+        for i, m in enumerate(mappings):
+            if not isinstance(m, Transform):
+                raise TypeError(f"mapping {i} must be a mcint Transform, got {type(m).__name__}")
+        self.f = Integrand(f, dims)
+        self.dims = int(dims)
+        self.mappings = list(mappings)
+        self.n_channels = len(self.mappings)
+        self.groups = groups
+        self.channel_names = channel_names
+
+    def evaluate(self, r: Any, channel: int) -> ChannelEval:
+        from ..backends import get_backend
+
+        return self.evaluate_on(get_backend("numpy").asarray(r), channel, get_backend("numpy"))
+
+    def evaluate_on(self, r: Any, channel: int, be: Backend) -> ChannelEval:
+        """:meth:`evaluate` for backend arrays ``r`` of ``be`` (no host round trip)."""
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(r)
+        x, log_jac = self.mappings[channel].forward(r)
+        value = self.f(x, be) * xp.exp(log_jac)
+        # log g_j(x) = log|dr/dx| of every mapping at the same physical point
+        lg = xp.stack([m.inverse(x)[1] for m in self.mappings], axis=1)
+        m = xp.max(lg, axis=1, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        p = xp.exp(lg - m)
+        return ChannelEval(value=value, alpha_prior=p / xp.sum(p, axis=1, keepdims=True),
+                           features=x)

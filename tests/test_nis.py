@@ -1,0 +1,306 @@
+"""The neural importance sampling integrator against exact integrals (statistical pulls).
+
+Short trainings with fixed seeds: the point is unbiasedness and honest errors, not precision,
+so tolerances are pulls |(I - exact) / error| < 4.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from math import erf
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mcint import IntegrandError, NonFiniteIntegrandError  # noqa: E402
+from mcint.channels import ChannelEval, MultiChannelIntegrand  # noqa: E402
+from mcint.nis import Integrator  # noqa: E402
+
+SMALL = dict(batch_size=512, flow=dict(hidden=(16,), layers=2, bins=6))
+
+
+def _mass(mu: float, s: float) -> float:
+    return 0.5 * (erf((1 - mu) / (math.sqrt(2) * s)) - erf(-mu / (math.sqrt(2) * s)))
+
+
+def camel(d: int, a: float = 0.1):
+    def f(x):
+        g1 = np.exp(-np.sum((x - 1 / 3) ** 2, axis=1) / a**2)
+        g2 = np.exp(-np.sum((x - 2 / 3) ** 2, axis=1) / a**2)
+        return 0.5 * (g1 + g2) / (a * math.sqrt(math.pi)) ** d
+
+    s = a / math.sqrt(2)
+    return f, 0.5 * (_mass(1 / 3, s) ** d + _mass(2 / 3, s) ** d)
+
+
+def gauss(d: int, mu: float = 0.4, s: float = 0.1):
+    def f(x):
+        return np.exp(-np.sum((x - mu) ** 2, axis=1) / (2 * s * s))
+
+    return f, (s * math.sqrt(2 * math.pi) * _mass(mu, s)) ** d
+
+
+def pull(r, exact):
+    return (r.value - exact) / r.error
+
+
+@pytest.mark.parametrize("d", [2, 4])
+def test_camel_pull(d):
+    f, exact = camel(d)
+    it = Integrator(f, d, seed=3, **SMALL)
+    it.train(20_000)
+    r = it.integrate(40_000)
+    assert abs(pull(r, exact)) < 4, (r, exact)
+    assert math.isfinite(r.metrics["rel_std"])
+
+
+def test_gaussian_pull_and_sample_weights():
+    f, exact = gauss(3)
+    it = Integrator(f, 3, seed=5, **SMALL)
+    it.train(15_000)
+    r = it.integrate(30_000)
+    assert abs(pull(r, exact)) < 4
+    b = it.sample(20_000)
+    w = np.asarray(b.to_numpy().weights)
+    assert b.x.shape == (20_000, 3) and w.shape == (20_000,)
+    # weights = f / g: the mean estimates the integral; f/w recovers the density g
+    assert abs(w.mean() - exact) < 5 * w.std() / math.sqrt(w.size)
+    fx = f(np.asarray(b.to_numpy().x))
+    np.testing.assert_allclose(fx / np.asarray(b.to_numpy().prob), w, rtol=1e-8)
+
+
+def test_seed_repeats_exactly_and_differs_otherwise():
+    f, _ = gauss(2)
+    vals = []
+    for seed in (7, 7, 8):
+        it = Integrator(f, 2, seed=seed, **SMALL)
+        it.train(6_000)
+        vals.append(it.integrate(5_000).value)
+    assert vals[0] == vals[1]
+    assert vals[0] != vals[2]
+
+
+def test_buffered_training_reuses_points():
+    f, exact = gauss(2)
+    a = Integrator(f, 2, seed=1, vegas_init=False, **SMALL)
+    a.train(5_120)
+    b = Integrator(f, 2, seed=1, vegas_init=False, buffer_capacity=4096, buffered_steps=3,
+                   **SMALL)
+    b.train(5_120)
+    assert a.caller.total_calls == b.caller.total_calls == 5_120
+    assert b.step > 3 * a.step            # more optimisation steps for the same calls
+    assert sum(s["buffered"] for s in b.log) >= 2 * a.step
+    assert abs(pull(b.integrate(20_000), exact)) < 4
+
+
+@pytest.mark.parametrize("loss", ["variance", "variance_softclip", "kl_softclip", "reverse_kl"])
+def test_every_loss_trains_unbiased(loss):
+    f, exact = gauss(2)
+    it = Integrator(f, 2, seed=2, loss=loss, schedule="onecycle", **SMALL)
+    it.train(6_000)
+    r = it.integrate(20_000)
+    assert abs(pull(r, exact)) < 4 and math.isfinite(r.error)
+
+
+# -- multi-channel ---------------------------------------------------------------------------
+class TwoPeaks(MultiChannelIntegrand):
+    """f = N(0.25) + N(0.75) in 2-d; channel c maps r linearly onto half c of the x0 axis
+    (so each channel alone covers half the space and needs the other)."""
+
+    dims = 2
+    n_channels = 2
+
+    def __init__(self, zero_channel: int | None = None, nan_every: int = 0,
+                 bad_shape: bool = False):
+        self.zero_channel = zero_channel
+        self.nan_every = nan_every
+        self.bad_shape = bad_shape
+        self.s = 0.08
+
+    def f(self, x):
+        s = self.s
+        g = lambda m: np.exp(-((x[:, 0] - m) ** 2 + (x[:, 1] - 0.5) ** 2) / (2 * s * s))
+        return g(0.25) + g(0.75)
+
+    def exact(self):
+        s = self.s
+        return (s * math.sqrt(2 * math.pi)) ** 2 * _mass(0.5, s) * (_mass(0.25, s)
+                                                                   + _mass(0.75, s))
+
+    def evaluate(self, r, channel):
+        x = r.copy()
+        x[:, 0] = 0.5 * r[:, 0] + 0.5 * channel
+        v = self.f(x) * 0.5
+        if channel == self.zero_channel:
+            v = np.zeros_like(v)
+        if self.nan_every:
+            v[:: self.nan_every] = np.nan
+        n = len(r)
+        prior = np.zeros((n, 2))
+        prior[:, channel] = 1.0       # each point belongs to exactly one chart
+        if self.bad_shape:
+            return ChannelEval(v[:-1], prior, x)
+        return ChannelEval(v, prior, x)
+
+
+class Overlapping(MultiChannelIntegrand):
+    """Three channels that each cover the whole square with power maps; the third (x = r^4)
+    carries the smallest share (~15 %) of the peak at 0.3: the one to drop."""
+
+    dims = 2
+    n_channels = 3
+
+    def __init__(self, groups=None):
+        self.groups = groups
+        self.powers = [1.0, 1.0, 4.0]
+
+    def f(self, x):
+        return np.exp(-np.sum((x - 0.3) ** 2, axis=1) / (2 * 0.1**2))
+
+    def exact(self):
+        return (0.1 * math.sqrt(2 * math.pi) * _mass(0.3, 0.1)) ** 2
+
+    def _map(self, r, k):
+        p = self.powers[k]
+        return r**p, np.prod(p * r ** (p - 1), axis=1)
+
+    def evaluate(self, r, channel):
+        r = np.clip(r, 1e-12, 1.0)
+        x, jac = self._map(r, channel)
+        # density of each channel at x: 1 / jac at r_k = x^(1/p)
+        dens = []
+        for k in range(3):
+            rk = x ** (1.0 / self.powers[k])
+            dens.append(1.0 / np.prod(self.powers[k] * rk ** (self.powers[k] - 1), axis=1))
+        dens = np.stack(dens, axis=1)
+        return ChannelEval(self.f(x) * jac, dens / dens.sum(axis=1, keepdims=True), x)
+
+
+def test_multichannel_alpha_sums_to_one_and_channels_add_up():
+    mc = TwoPeaks()
+    it = Integrator(mc, seed=4, **SMALL)
+    it.train(12_000)
+    r = it.integrate(30_000)
+    assert abs(pull(r, mc.exact())) < 4
+    t = r.channels
+    assert t.total == pytest.approx(r.value, rel=1e-12)
+    assert np.sum(t.integrals) == pytest.approx(r.value, rel=1e-12)
+    # each channel carries its own peak
+    assert t.integrals[0] == pytest.approx(mc.exact() / 2, rel=0.05)
+
+
+def test_learned_channel_weights_are_normalised():
+    mc = Overlapping()
+    it = Integrator(mc, seed=4, **SMALL)
+    it.train(12_000)
+    xp = it._torch.xp
+    feats = it._torch.asarray(np.random.default_rng(0).random((500, 2)))
+    prior = it._torch.asarray(np.random.default_rng(1).dirichlet(np.ones(3), 500))
+    with torch.no_grad():
+        a = it.cw.alpha(feats, prior, xp.asarray(np.ones(3, dtype=bool)))
+        a2 = it.cw.alpha(feats, prior, xp.asarray(np.array([True, False, True])))
+    np.testing.assert_allclose(a.sum(axis=1).numpy(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(a2.sum(axis=1).numpy(), 1.0, rtol=1e-12)
+    assert float(a2[:, 1].abs().max()) == 0.0
+    # the network moved away from its zero initialisation
+    assert float(it.cw.params[-1][0].detach().abs().sum()) > 0
+    assert abs(pull(it.integrate(30_000), mc.exact())) < 4
+
+
+def test_grouping_and_dropping_keep_the_total_unbiased():
+    mc = Overlapping(groups=[0, 0, 1])       # channels 0 and 1 are the same map: share a flow
+    it = Integrator(mc, seed=6, drop_threshold=0.25, drop_interval=5, **SMALL)
+    assert it.n_groups == 2
+    it.train(15_000)
+    assert not it.active[2]                  # the power-4 channel carries the least
+    r = it.integrate(30_000)
+    assert r.channels.counts[2] == 0
+    assert abs(pull(r, mc.exact())) < 4
+
+
+def test_drop_sorts_by_absolute_share():
+    # a large negative channel must never be dropped (madnis sorts signed means)
+    it = Integrator(Overlapping(), seed=0, drop_threshold=0.1, **SMALL)
+    it.history.add(np.array([-5.0, 6.0, 0.01]), np.ones(3), np.array([10, 10, 10]))
+    it.step = it.drop_interval
+    it._maybe_drop()
+    assert list(it.active) == [True, True, False]
+
+
+def test_mapped_channels_from_plain_function():
+    from mcint.transforms import Affine
+
+    f, exact = gauss(2, mu=0.5)
+    maps = [Affine(np.ones(2), np.zeros(2)), Affine(np.ones(2), np.zeros(2))]
+    it = Integrator(f, 2, channels=maps, seed=1, **SMALL)
+    it.train(6_000)
+    assert abs(pull(it.integrate(20_000), exact)) < 4
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_nonfinite_raise_or_skip_never_poisons():
+    f, _ = gauss(2)
+
+    def bad(x):
+        v = f(x)
+        v[::50] = np.nan
+        return v
+
+    with pytest.raises(NonFiniteIntegrandError, match="non-finite"):
+        Integrator(bad, 2, seed=0, **SMALL).train(2_000)
+    it = Integrator(bad, 2, seed=0, nonfinite="skip", **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # skipping must not spam warnings
+        it.train(5_000)
+    assert it.nonfinite_points > 0
+    for p in it._opt.params:
+        assert torch.isfinite(p).all()
+    r = it.integrate(10_000)
+    assert math.isfinite(r.value) and math.isfinite(r.error)
+    assert r.metrics["nonfinite_points"] > 0
+
+    mc = TwoPeaks(nan_every=7)
+    with pytest.raises(NonFiniteIntegrandError, match="channel"):
+        Integrator(mc, seed=0, **SMALL).train(2_000)
+    it = Integrator(mc, seed=0, nonfinite="skip", **SMALL)
+    it.train(4_000)
+    assert it.nonfinite_points > 0
+    assert all(torch.isfinite(p).all() for p in it._opt.params)
+
+
+def test_shape_mismatch_is_named():
+    with pytest.raises(IntegrandError, match=r"expected \(\d+,\)"):
+        Integrator(lambda x: np.ones((len(x), 2)), 2, seed=0, **SMALL).train(2_000)
+    with pytest.raises(IntegrandError, match="channel 0"):
+        Integrator(TwoPeaks(bad_shape=True), seed=0, **SMALL).train(2_000)
+    with pytest.raises(ValueError, match="dims"):
+        Integrator(lambda x: x[:, 0], None)
+
+
+def test_zero_channel_and_zero_integrand():
+    mc = TwoPeaks(zero_channel=1)
+    it = Integrator(mc, seed=0, **SMALL)
+    it.train(6_000)
+    r = it.integrate(10_000)
+    assert r.channels.integrals[1] == 0.0
+    assert abs(pull(r, mc.exact() / 2)) < 4
+    z = Integrator(lambda x: np.zeros(len(x)), 2, seed=0, **SMALL)
+    z.train(4_000)
+    rz = z.integrate(4_000)
+    assert rz.value == 0.0 and rz.error == 0.0
+    assert all(torch.isfinite(p).all() for p in z._opt.params)
+
+
+def test_bad_options_are_named():
+    f, _ = gauss(2)
+    with pytest.raises(ValueError, match="unknown loss"):
+        Integrator(f, 2, loss="nope")
+    with pytest.raises(ValueError, match="defensive"):
+        Integrator(f, 2, defensive=1.5)
+    with pytest.raises(ValueError, match="groups"):
+        Integrator(TwoPeaks(), groups=[0])
+    with pytest.raises(ValueError, match="nonfinite"):
+        Integrator(f, 2, nonfinite="ignore")
