@@ -207,6 +207,7 @@ class VEGAS:
         """Strata and map increments for ``calls`` per iteration (kept while unchanged)."""
         nstrat = self._user_nstrat or choose_nstrat(calls, self.dims, self.neval_frac,
                                                     self.beta, self.max_nhcube)
+        ninc, nstrat = choose_ninc(calls, nstrat, self.max_ninc)
         old = self.strat
         if old is None or old.nstrat != nstrat or old.neval != calls:
             new = Stratification(nstrat, calls, neval_frac=self.neval_frac, beta=self.beta,
@@ -214,7 +215,6 @@ class VEGAS:
             if old is not None and old.nstrat == nstrat:
                 new.sigf, new.sum_sigf = old.sigf, old.sum_sigf
             self.strat = new
-        ninc = choose_ninc(calls, self.strat.nstrat, self.max_ninc)
         if ninc != self.map.ninc:
             self.map.adapt(alpha=0.0, ninc=ninc)
         return self.strat

@@ -43,17 +43,25 @@ def choose_nstrat(neval: int, dims: int, neval_frac: float, beta: float,
     return tuple(nstrat)
 
 
-def choose_ninc(neval: int, nstrat: tuple[int, ...], max_ninc: int) -> int:
-    """Map increments per axis: ``min(neval / 10, max_ninc)``, a multiple of the strata."""
-    ni = min(int(neval / 10), max_ninc)
-    ns = max(nstrat)
-    if ni >= ns:
-        ninc = (ni // ns) * ns
-    elif ns <= max_ninc:
-        ninc = ns
+def choose_ninc(neval: int, nstrat: tuple[int, ...], max_ninc: int
+                ) -> tuple[int, tuple[int, ...]]:
+    """Map increments per axis and the (possibly coarsened) strata, as vegas chooses them.
+
+    ``ninc = min(neval / 10, max_ninc)`` rounded down to a multiple of the largest stratum
+    count, so that hypercube walls sit on increment edges; strata finer than ``max_ninc`` are
+    coarsened to a multiple of ``ninc``.
+    """
+    ni = max(min(int(neval / 10), max_ninc), 2)
+    ns = list(nstrat)
+    for d, n in enumerate(ns):
+        if n > ni and n > max_ninc:
+            ns[d] = (n // ni) * ni
+    top = max(ns)
+    if ni >= top:
+        ninc = (ni // top) * top
     else:
-        ninc = ni
-    return max(ninc, 2)
+        ninc = top if top <= max_ninc else ni
+    return max(ninc, 2), tuple(ns)
 
 
 class Stratification:
