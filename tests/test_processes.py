@@ -119,6 +119,7 @@ def test_drell_yan_channels_describe_the_same_physics():
         assert np.allclose(ec.features, e0.features, atol=1e-9)
         assert np.allclose(ec.alpha_prior, e0.alpha_prior, rtol=1e-8)
     assert np.allclose(e0.alpha_prior.sum(axis=1), 1.0)
+    assert np.allclose(e0.features, r0, atol=1e-12)  # features = photon-channel r
     assert e0.features.min() >= 0 and e0.features.max() <= 1
 
 
@@ -166,6 +167,15 @@ def test_ee_qqg_three_jet_rate(y_cut):
     assert np.all(np.isfinite(v)) and np.all(v >= 0)
     mean, err = v.mean(), v.std() / math.sqrt(v.size)
     assert abs(mean - proc.exact()) < 4 * err and err < 0.02 * mean
+
+
+def test_ee_qqg_events_flavours():
+    proc = EEQQG(flavours=(1, 2))
+    mom, pdg, *_ = proc.events(np.random.default_rng(1).random((4000, 5)))
+    assert mom.shape == (4000, 5, 4) and pdg.shape == (4000, 5)
+    assert np.all(pdg[:, 2] == -pdg[:, 3]) and np.all(pdg[:, 4] == 21)
+    frac_u = (pdg[:, 2] == 2).mean()  # Q_u^2 / (Q_u^2 + Q_d^2) = 0.8
+    assert abs(frac_u - 0.8) < 4 * math.sqrt(0.16 / 4000)
 
 
 def test_ee_qqg_cut_gives_explicit_zero_and_backends(backend):

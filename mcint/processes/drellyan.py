@@ -4,7 +4,8 @@ Channel ``c`` draws ``s_hat`` with the mapping flattening its propagator (photon
 Z': Breit–Wigner), the rapidity flat and the lepton angles flat in the partonic c.m. frame
 (4 random numbers). The prior channel weights are MadGraph's ``alpha_c ∝ 1/|s_hat - M_c^2 + i
 M_c Gamma_c|^2``; the channel-independent features are ``(log s_hat scaled to [0, 1], r_y,
-r_cos, r_phi)``. Values are in pb.
+r_cos, r_phi)``, which are exactly the photon channel's (channel 0's) random numbers, so
+``events(features, 0)`` rebuilds an event from its features. Values are in pb.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ class EEQQG:
         self.flavours = tuple(flavours)
         sum_q2 = sum(_CHARGES[f] ** 2 for f in flavours)
         self.sigma0 = 4 * math.pi * alpha ** 2 * 3 * sum_q2 / (3 * self.s) * GEV2_TO_PB
+        self.alpha_s, self.alpha = float(alpha_s), float(alpha)
         self.cf_as = 4 / 3 * alpha_s
         self._k = 192 * math.pi ** 2 * self.sigma0 * self.cf_as  # pb GeV^2 absorbed below
         self.phase_space = PhaseSpace(RamboOnDiet(3), self.sqrt_s)
@@ -80,11 +81,19 @@ class EEQQG:
                    - 4.5 * y * y + 4 * _li2(z) - math.pi ** 2 / 3)
         return self.sigma0 * self.cf_as / (2 * math.pi) * bracket
 
-    def events(self, r: Any) -> tuple[Any, np.ndarray, Any, Any, Any]:
-        """Momenta ``e-, e+, q, qbar, g`` (flavour: d quark ids; reweight by charge if needed)."""
+    def events(self, r: Any, rng: np.random.Generator | None = None
+               ) -> tuple[Any, np.ndarray, Any, Any, Any]:
+        """Momenta ``e-, e+, q, qbar, g``; PDG ids ``(n, 5)`` with the quark flavour drawn with
+        probability ``Q_q^2 / sum Q^2`` (the matrix element's only flavour dependence)."""
         mom, x1, x2, _ = self.phase_space.map(r)
         xp = array_namespace(mom)
-        return mom, np.array([11, -11, 1, -1, 21]), x1, x2, xp.zeros_like(x1) + self.sqrt_s
+        n = int(mom.shape[0])
+        q2 = np.array([_CHARGES[f] ** 2 for f in self.flavours])
+        rng = rng or np.random.default_rng(0)
+        pick = rng.choice(len(self.flavours), size=n, p=q2 / q2.sum())
+        fl = np.asarray(self.flavours, dtype=np.int64)[pick]
+        pdg = np.stack([np.full(n, 11), np.full(n, -11), fl, -fl, np.full(n, 21)], axis=1)
+        return mom, pdg, x1, x2, xp.zeros_like(x1) + self.sqrt_s
 
     def __repr__(self) -> str:
         return f"EEQQG(sqrt_s={self.sqrt_s}, y_cut={self.y_cut})"
