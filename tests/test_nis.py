@@ -304,3 +304,42 @@ def test_bad_options_are_named():
         Integrator(TwoPeaks(), groups=[0])
     with pytest.raises(ValueError, match="nonfinite"):
         Integrator(f, 2, nonfinite="ignore")
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+@pytest.mark.parametrize("multi", [False, True])
+def test_checkpoint_resume_equals_uninterrupted(tmp_path, multi):
+    if multi:
+        integrand, kw = TwoPeaks(), {}
+    else:
+        integrand, kw = gauss(2)[0], dict(dims=2)
+    opts = dict(seed=11, buffer_capacity=2048, buffered_steps=1, **SMALL)
+    a = Integrator(integrand, **kw, **opts)
+    a.train(3_000)
+    path = tmp_path / "ck.npz"
+    a.save(path)
+    a.train(3_000)
+    ra = a.integrate(5_000)
+    b = Integrator.resume(path, integrand, **kw)
+    b.train(3_000)
+    rb = b.integrate(5_000)
+    assert b.step == a.step and b.calls == a.calls
+    assert rb.value == ra.value and rb.error == ra.error
+    for pa, pb in zip(a._opt.params, b._opt.params):
+        assert torch.equal(pa, pb)
+
+
+def test_checkpoint_loads_without_pickle_and_checks_kind(tmp_path):
+    f, _ = gauss(2)
+    it = Integrator(f, 2, seed=0, **SMALL)
+    it.train(2_000)
+    p = tmp_path / "ck.npz"
+    it.save(p)
+    with np.load(p, allow_pickle=False) as z:
+        assert "__meta__" in z.files
+    from mcint import serialize
+
+    with pytest.raises(serialize.ModelFileError):
+        serialize.load(p, expect_kind="flow")
+    with pytest.raises(serialize.ModelFileError, match="channel"):
+        Integrator.resume(p, TwoPeaks())

@@ -211,6 +211,19 @@ class Integrator:
                  uniform_ratio: float = 1.0, history_length: int = 20,
                  drop_threshold: float = 0.0, drop_interval: int = 100,
                  nonfinite: str = "raise") -> None:
+        #: constructor options (what a checkpoint needs to rebuild the integrator)
+        self.options = dict(
+            seed=seed, loss=loss, batch_size=batch_size, lr=lr, schedule=schedule, clip=clip,
+            dtype=dtype, flow=flow, channel_weights=channel_weights,
+            prior=prior if (prior is None or isinstance(prior, str)) else list(map(float, prior)),
+            cw_hidden=list(cw_hidden), freeze_channel_weights=freeze_channel_weights,
+            groups=groups if groups is None or isinstance(groups, bool) else list(groups),
+            defensive=defensive, defensive_integrate=defensive_integrate,
+            defensive_min=defensive_min, vegas_init=vegas_init, vegas_fraction=vegas_fraction,
+            vegas_ninc=vegas_ninc, buffer_capacity=buffer_capacity,
+            buffered_steps=buffered_steps, uniform_ratio=uniform_ratio,
+            history_length=history_length, drop_threshold=drop_threshold,
+            drop_interval=drop_interval, nonfinite=nonfinite)
         if channels is not None:
             if dims is None:
                 raise ValueError("dims is required with channels=")
@@ -819,12 +832,18 @@ class Integrator:
         save_checkpoint(self, path)
 
     @classmethod
-    def resume(cls, path: str, integrand: Any, *, backend: str | Backend | None = None
-               ) -> Integrator:
-        """Rebuild an integrator saved with :meth:`save` (give the same integrand)."""
+    def resume(cls, path: str, integrand: Any, *, dims: int | None = None,
+               channels: Sequence[Any] | None = None, backend: str | Backend | None = None,
+               **overrides: Any) -> Integrator:
+        """Rebuild an integrator saved with :meth:`save` and continue where it stopped.
+
+        Give the same integrand (and ``channels`` mappings, if used); callables passed as
+        ``loss``/``schedule`` are not stored in the file and must be passed again here.
+        """
         from .checkpoint import load_checkpoint
 
-        return load_checkpoint(cls, path, integrand, backend=backend)
+        return load_checkpoint(cls, path, integrand, dims=dims, channels=channels,
+                               backend=backend, overrides=overrides)
 
 
 def _cw_detached(cw: ChannelWeights) -> ChannelWeights:
