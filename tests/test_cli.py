@@ -268,3 +268,39 @@ def test_interrupted_run_leaves_a_valid_event_file(tmp_path, sig):
     if sig == signal.SIGTERM:
         assert proc.returncode == 130
         assert "interrupted" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt", ["lhe", "lheh5"])
+def test_physics_run_writes_lhe_that_pylhe_reads(tmp_path, capsys, fmt):
+    pylhe = pytest.importorskip("pylhe")
+    pytest.importorskip("mcint.processes")
+    if fmt == "lheh5":
+        pytest.importorskip("h5py")
+    out_dir = tmp_path / "ee"
+    run_ok(capsys, "run", "ee-mumu", "--sampler", "vegas", "--events", "300", "--format", fmt,
+           "--out", str(out_dir), *FAST)
+    rep = json.loads((out_dir / "run.json").read_text())
+    f = pylhe.LHEFile.fromfile(out_dir / f"events.{fmt}")
+    events = list(f.events)
+    assert len(events) == 300
+    assert f.init.procInfo[0].xSection == pytest.approx(rep["result"]["value"], rel=1e-9)
+    assert f.init.procInfo[0].error == pytest.approx(rep["result"]["error"], rel=1e-9)
+    assert abs(rep["result"]["value"] - rep["exact"]) < 5 * rep["result"]["error"]
+    assert {p.id for p in events[0].particles} == {11, -11, 13, -13}
+    assert all(e.eventinfo.weight == pytest.approx(rep["unweighting"]["sigma_abs"])
+               for e in events)
+
+
+def test_multichannel_nis_run(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("mcint.processes")
+    out_dir = tmp_path / "dy"
+    out, _ = run_ok(capsys, "run", "drell-yan", "--events", "200", "--out", str(out_dir),
+                    "--train-calls", "3000", "--integrate-calls", "6000",
+                    "--calibration-calls", "20000", "--progress", "none", "--no-plot")
+    rep = json.loads((out_dir / "run.json").read_text())
+    assert rep["sampler"] == "nis" and len(rep["channels"]) == 3
+    assert "channels:" in out and "Zprime" in out
+    assert abs(rep["result"]["value"] - rep["exact"]) < 5 * rep["result"]["error"]
+    assert rep["history"] and all("loss" in h for h in rep["history"])
+    one_line_error(capsys, ["run", "drell-yan", "--sampler", "vegas"], match="multi-channel")

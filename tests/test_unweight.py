@@ -155,6 +155,30 @@ def test_streaming_unweighting_gives_exactly_n_events():
     assert all(np.all(b.sign == 1.0) for b in batches)
 
 
+def test_efficiency_counts_only_points_used():
+    # one batch far larger than needed: points after the last kept event must not count
+    rng = np.random.default_rng(12)
+    calls = []
+
+    def sample(n):
+        calls.append(n)
+        x = rng.random((n, 1))
+        return Batch(x, peak(x[:, 0]))
+
+    stats = UnweightStats()
+    for _ in unweighted_events(sample, 500, w_max=8.0, seed=1, batch_size=200_000, stats=stats):
+        pass
+    assert stats.accepted == 500
+    assert stats.efficiency == pytest.approx(1 / 8.0, rel=0.15)
+    assert stats.trials == pytest.approx(4000, rel=0.15)
+    # with an efficiency hint the first batch is sized to the need, not to batch_size
+    calls.clear()
+    for _ in unweighted_events(sample, 500, w_max=8.0, seed=1, batch_size=200_000,
+                               expected_efficiency=1 / 8.0):
+        pass
+    assert max(calls) < 10_000
+
+
 def test_streaming_unweighting_stops_hopeless_runs():
     def sample(n):
         return Batch(np.zeros((n, 1)), np.zeros(n))

@@ -230,14 +230,32 @@ def integrate(sampler: Any, kind: str, calls: int) -> tuple[Any, dict[str, Any],
     return r, metrics, rows
 
 
+def drawer(sampler: Any) -> Any:
+    """``n -> Batch`` of independent points.
+
+    VEGAS' default stratified draw gives weights whose distribution depends on ``n``; w_max is
+    chosen on one sample and applied to others, so event generation needs i.i.d. points.
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(sampler.sample).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "stratified" in params:
+        return lambda n: sampler.sample(n, stratified=False)
+    return sampler.sample
+
+
 def calibrate(sampler: Any, n: int, batch: int, budget: float) -> dict[str, Any]:
     """A weighted sample: w_max for the budget, weight diagnostics, cut efficiency."""
     from .. import diagnostics as D
 
+    draw = drawer(sampler)
     ws, cs = [], []
     left = n
     while left > 0:
-        b = sampler.sample(min(batch, left)).to_numpy()
+        b = draw(min(batch, left)).to_numpy()
         ws.append(np.asarray(b.weights, dtype=np.float64))
         cs.append(np.zeros(len(b), np.int64) if b.channels is None else b.channels.astype(np.int64))
         left -= len(b)
@@ -262,7 +280,8 @@ def event_info(target: Target, sigma: float, sigma_err: float, sigma_abs: float,
 
 def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: str,
                  w_max: float, sigma: float, sigma_err: float, sigma_abs: float, signed: bool,
-                 meta: dict[str, Any], seed: int) -> tuple[UnweightStats, dict[str, Any]]:
+                 meta: dict[str, Any], seed: int, expected_eff: float | None = None
+                 ) -> tuple[UnweightStats, dict[str, Any]]:
     """Unweight fresh samples into ``path``; returns the statistics and a sample of points."""
     info = event_info(target, sigma, sigma_err, sigma_abs, signed, meta)
     phys = target.example.physics if target.example is not None else None
@@ -278,8 +297,9 @@ def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: 
         def progress(s: UnweightStats) -> None:
             bar.update(to=s.accepted, eff=f"{100 * s.efficiency:.2f}%")
 
-        for eb in unweighted_events(sampler.sample, cfg.events, w_max=w_max, seed=seed,
-                                    batch_size=cfg.batch_size, progress=progress, stats=stats):
+        for eb in unweighted_events(drawer(sampler), cfg.events, w_max=w_max, seed=seed,
+                                    batch_size=cfg.batch_size, progress=progress, stats=stats,
+                                    expected_efficiency=expected_eff):
             b = eb.batch
             weight = eb.sign * sigma_abs
             chan = None if b.channels is None else np.asarray(b.channels, np.int64)
@@ -389,7 +409,8 @@ def run(cfg: RunConfig, out_stream: Any = None) -> Report:
             "seed": cfg.seed, "dims": target.dims, "w_max": cal["w_max"],
             "budget": cfg.budget, "unit": rep.unit}
     stats, sample = write_events(sampler, target, cfg, lay.events, fmt, cal["w_max"], sigma,
-                                 sigma_err, sigma_abs, signed, meta, seed=cfg.seed + 7919)
+                                 sigma_err, sigma_abs, signed, meta, seed=cfg.seed + 7919,
+                                 expected_eff=cal["mean_abs"] / cal["w_max"])
     timing["events"] = time.perf_counter() - t
     files["events"] = str(lay.events.relative_to(lay.run_dir))
     rep.unweighting = {**stats.as_dict(), "budget": cfg.budget, "sigma_abs": sigma_abs}

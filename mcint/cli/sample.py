@@ -113,7 +113,8 @@ def sample(args: argparse.Namespace) -> int:
           flush=True)
     t = time.perf_counter()
     stats, _ = write_events(sampler, target, cfg, lay.events, fmt, cal["w_max"], sigma, err,
-                            sigma_abs, signed, meta, seed=cfg.seed)
+                            sigma_abs, signed, meta, seed=cfg.seed,
+                            expected_eff=cal["mean_abs"] / cal["w_max"])
     timing["events"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t0
     rep = {"integrand": spec, "result": {"value": sigma, "error": err},

@@ -143,13 +143,22 @@ class Unweighter:
                      else np.random.default_rng(self.seed))
         self.stats.w_max = float(self.w_max)
 
-    def select(self, weights: Any) -> tuple[np.ndarray, np.ndarray]:
+    def select(self, weights: Any, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Accept/reject ``weights``; with ``limit``, stop at the ``limit``-th kept point.
+
+        Points after the last one needed are not consumed: they count in no statistic, so the
+        efficiency is kept events per point actually used.
+        """
         w = _host(weights).ravel()
         if not np.all(np.isfinite(w)):
             raise ValueError("weights contain NaN or inf; cannot unweight")
         a = np.abs(w)
         u = self._rng.random(a.shape[0])
         keep = np.flatnonzero(u * self.w_max < a)
+        if limit is not None and keep.size > limit:
+            keep = keep[:limit]
+            used = int(keep[-1]) + 1 if limit > 0 else 0
+            w, a = w[:used], a[:used]
         s = self.stats
         s.trials += int(a.shape[0])
         s.zero += int(np.count_nonzero(a == 0.0))
@@ -203,13 +212,16 @@ def unweighted_events(sample: Callable[[int], Any], n_events: int, *, w_max: flo
                       seed: int | np.random.Generator | None = None, batch_size: int = 100_000,
                       max_trials: int | None = None,
                       progress: Callable[[UnweightStats], None] | None = None,
-                      stats: UnweightStats | None = None) -> Iterator[EventBatch]:
+                      stats: UnweightStats | None = None,
+                      expected_efficiency: float | None = None) -> Iterator[EventBatch]:
     """Draw batches with ``sample(n) -> Batch`` and yield the kept events until ``n_events``.
 
     Each yielded :class:`EventBatch` holds the kept rows (a numpy :class:`~mcint.Batch`), their
     signs and the number of points drawn since the previous kept event (LHEH5's ``trials``).
     ``max_trials`` (default ``1000 * n_events + 10 * batch_size``) stops a hopeless run with a
     clear error instead of looping for ever. Pass ``stats`` to read the running statistics.
+    Batches shrink towards the end (sized from the efficiency so far, or
+    ``expected_efficiency`` at the start) so that few integrand calls are wasted.
     """
     if not isinstance(n_events, (int, np.integer)) or n_events < 1:
         raise ValueError(f"the number of events must be a positive integer, got {n_events!r}")
@@ -224,17 +236,14 @@ def unweighted_events(sample: Callable[[int], Any], n_events: int, *, w_max: flo
                 f"unweighting stopped after {uw.stats.trials} points with only {done} of "
                 f"{n_events} events (efficiency {uw.stats.efficiency:.2e}); train the sampler "
                 "longer or raise max_trials")
-        b = sample(batch_size).to_numpy()
+        eff = (uw.stats.accepted / uw.stats.trials if uw.stats.accepted else
+               expected_efficiency)
+        n = batch_size
+        if eff is not None and eff > 0:
+            n = min(batch_size, max(1024, int(1.3 * (n_events - done) / eff) + 100))
+        b = sample(n).to_numpy()
         offset = uw.stats.trials
-        idx, sign = uw.select(b.weights)
-        if idx.size > n_events - done:
-            # events beyond the request are dropped: take them out of the counts again
-            cut = n_events - done
-            dropped = np.abs(_host(b.weights)[idx[cut:]])
-            uw.stats.accepted -= int(dropped.size)
-            uw.stats.negative -= int(np.count_nonzero(sign[cut:] < 0))
-            uw.stats.overweight_events -= int(np.count_nonzero(dropped > uw.w_max))
-            idx, sign = idx[:cut], sign[:cut]
+        idx, sign = uw.select(b.weights, limit=n_events - done)
         if idx.size:
             glob = offset + idx
             trials = np.diff(np.concatenate([[last], glob])).astype(np.float64)
