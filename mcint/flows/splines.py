@@ -1,0 +1,196 @@
+"""Monotone rational-quadratic splines on [0, 1] (Durkan et al. 2019, arXiv:1906.04032).
+
+A spline with ``B`` bins is given by ``3B + 1`` unconstrained numbers per transformed value,
+laid out like MadNIS: ``[widths (B) | heights (B) | derivatives (B + 1)]``.
+
+* widths/heights: ``softmax`` then ``min + (1 - B * min) * p``, so every bin is at least ``min``
+  wide/high and the knots run exactly from 0 to 1;
+* derivatives at the ``B + 1`` knots: ``(min_d + softplus(u)) / (min_d + log 2)``, which is 1 for
+  ``u = 0``: zero parameters give the identity map.
+
+``rq_spline(x, params)`` maps the knot x-positions (widths) to the knot y-positions (heights);
+``inverse=True`` solves the quadratic for the way back. Written once against the array API; the
+numba backend replaces it by a fused kernel (``@fusable("rq-spline")``), and
+``rq_spline.reference`` is always this pure version.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from ..backends import fusable
+
+__all__ = ["rq_spline", "spline_params_per_dim", "knots", "unnormalise", "reduce_bins",
+           "DEFAULT_MIN"]
+
+#: default minimal bin width, bin height and knot derivative (as MadNIS)
+DEFAULT_MIN = 1e-3
+
+
+def spline_params_per_dim(bins: int) -> int:
+    """Unconstrained numbers per transformed value for a ``bins``-bin spline."""
+    return 3 * bins + 1
+
+
+def _normalise(xp: Any, u: Any, min_size: float) -> tuple[Any, Any]:
+    """Knot positions (..., B+1) from 0 to 1 and bin sizes (..., B) from unconstrained ``u``."""
+    nb = u.shape[-1]
+    e = xp.exp(u - xp.max(u, axis=-1, keepdims=True))
+    p = e / xp.sum(e, axis=-1, keepdims=True)
+    p = min_size + (1.0 - min_size * nb) * p
+    c = xp.cumulative_sum(p, axis=-1, include_initial=True)
+    # pin the end knots: the spline maps [0, 1] exactly onto [0, 1] whatever the rounding
+    c = xp.concat([xp.zeros_like(c[..., :1]), c[..., 1:-1], xp.ones_like(c[..., :1])], axis=-1)
+    return c, c[..., 1:] - c[..., :-1]
+
+
+def knots(params: Any, min_width: float = DEFAULT_MIN, min_height: float = DEFAULT_MIN,
+          min_derivative: float = DEFAULT_MIN) -> tuple[Any, Any, Any]:
+    """``(x_knots, y_knots, derivatives)`` of the splines with unconstrained ``params``.
+
+    ``params`` has shape ``(..., 3B + 1)``; the outputs have shape ``(..., B + 1)``.
+    """
+    xp = array_namespace(params)
+    nb = (params.shape[-1] - 1) // 3
+    cw, _ = _normalise(xp, params[..., :nb], min_width)
+    ch, _ = _normalise(xp, params[..., nb:2 * nb], min_height)
+    ud = params[..., 2 * nb:]
+    d = (min_derivative + xp.logaddexp(ud, xp.zeros_like(ud))) / (min_derivative + math.log(2.0))
+    return cw, ch, d
+
+
+def _check(x: Any, params: Any, min_width: float, min_height: float) -> int:
+    p = params.shape[-1]
+    nb = (p - 1) // 3
+    if params.ndim != x.ndim + 1 or tuple(params.shape[:-1]) != tuple(x.shape) or p != 3 * nb + 1 \
+            or nb < 1:
+        raise ValueError(f"spline parameters must have shape {tuple(x.shape)} + (3*bins+1,), "
+                         f"got {tuple(params.shape)}")
+    if min_width * nb >= 1 or min_height * nb >= 1:
+        raise ValueError(f"minimal bin width/height ({min_width}, {min_height}) times bins "
+                         f"({nb}) must be below 1")
+    return nb
+
+
+@fusable("rq-spline")
+def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEFAULT_MIN,
+              min_height: float = DEFAULT_MIN,
+              min_derivative: float = DEFAULT_MIN) -> tuple[Any, Any]:
+    """Apply elementwise RQ splines to ``x`` of shape ``(n, k)`` with values in [0, 1].
+
+    ``params``: ``(n, k, 3B + 1)`` unconstrained spline parameters (one spline per value).
+    Returns ``(y, log_det)`` with ``y`` of shape ``(n, k)`` and ``log_det`` (shape ``(n,)``) the
+    sum over ``k`` of ``log|dy/dx|``. Inputs are clipped to [0, 1] (rounding at the edges).
+    """
+    xp = array_namespace(x, params)
+    _check(x, params, min_width, min_height)
+    cw, ch, d = knots(params, min_width, min_height, min_derivative)
+    x = xp.clip(x, 0.0, 1.0)
+    # bin index: number of interior knots at or below x (searchsorted without leaving the API)
+    edges = ch if inverse else cw
+    idx = xp.sum(xp.astype(x[..., None] >= edges[..., 1:-1], xp.int64), axis=-1)[..., None]
+
+    def at(a: Any) -> Any:
+        return xp.take_along_axis(a, idx, axis=-1)[..., 0]
+
+    x0, y0 = at(cw[..., :-1]), at(ch[..., :-1])
+    w = at(cw[..., 1:]) - x0
+    h = at(ch[..., 1:]) - y0
+    d0, d1 = at(d[..., :-1]), at(d[..., 1:])
+    s = h / w
+    dsum = d0 + d1 - 2.0 * s
+    if inverse:
+        dy = x - y0
+        a = dy * dsum + h * (s - d0)
+        b = h * d0 - dy * dsum
+        c = -s * dy
+        disc = xp.clip(b * b - 4.0 * a * c, 0.0, None)
+        # the stable root; clipped because rounding can push it just outside [0, 1]
+        theta = xp.clip((2.0 * c) / (-b - xp.sqrt(disc)), 0.0, 1.0)
+    else:
+        theta = (x - x0) / w
+    tt = theta * (1.0 - theta)
+    denom = s + dsum * tt
+    if inverse:
+        out = theta * w + x0
+    else:
+        out = y0 + h * (s * theta * theta + d0 * tt) / denom
+    dnum = d1 * theta * theta + 2.0 * s * tt + d0 * (1.0 - theta) * (1.0 - theta)
+    ld = 2.0 * xp.log(s) + xp.log(dnum) - 2.0 * xp.log(denom)
+    ld = xp.sum(ld, axis=-1)
+    return out, (-ld if inverse else ld)
+
+
+# -- host-side helpers (numpy): set spline parameters from given knots --------------------------
+
+def unnormalise(widths: np.ndarray, heights: np.ndarray, derivatives: np.ndarray,
+                min_width: float = DEFAULT_MIN, min_height: float = DEFAULT_MIN,
+                min_derivative: float = DEFAULT_MIN) -> np.ndarray:
+    """Unconstrained parameters ``(..., 3B + 1)`` whose spline has the given bins.
+
+    ``widths``/``heights`` (..., B) are positive and sum to 1 (each at least the minimum);
+    ``derivatives`` (..., B + 1) at the knots are clipped to what the parametrisation can reach.
+    The inverse of the normalisation in :func:`knots`.
+    """
+    widths, heights, derivatives = (np.asarray(a, dtype=np.float64)
+                                    for a in (widths, heights, derivatives))
+
+    def inv_softmax(p: np.ndarray, m: float) -> np.ndarray:
+        if np.any(p <= 0):
+            raise ValueError(f"bin sizes must be positive, got min {p.min()}")
+        # bins below the minimum size cannot be represented: take them just above it
+        q = np.maximum(p - m, 1e-9 * p.sum(axis=-1, keepdims=True))
+        u = np.log(q / q.sum(axis=-1, keepdims=True))
+        return u - u.mean(axis=-1, keepdims=True)
+
+    sp = derivatives * (min_derivative + math.log(2.0)) - min_derivative  # softplus(u)
+    sp = np.maximum(sp, 1e-12)
+    ud = np.where(sp > 30, sp, np.log(np.expm1(np.minimum(sp, 30.0))))
+    return np.concatenate([inv_softmax(widths, min_width), inv_softmax(heights, min_height), ud],
+                          axis=-1)
+
+
+def reduce_bins(grid: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spline bins approximating an equal-probability (VEGAS) grid with fewer bins.
+
+    ``grid``: ``(..., N + 1)`` increasing knots from 0 to 1, each bin holding probability 1/N.
+    Returns ``(widths, heights, derivatives)`` of a ``bins``-bin spline from x (data) to the
+    latent coordinate, merging the adjacent pair of bins with the most similar density until
+    ``bins`` remain (the reduction of MadNIS, arXiv:2311.01548). The derivatives at the knots are
+    the latent-per-data slope ``h / w`` averaged over the two neighbouring bins (harmonically).
+    """
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim < 1 or g.shape[-1] < bins + 1:
+        raise ValueError(f"grid must have at least bins + 1 = {bins + 1} knots on its last axis, "
+                         f"got shape {g.shape}")
+    if not np.all(np.isfinite(g)) or np.any(np.diff(g, axis=-1) <= 0):
+        raise ValueError("grid knots must be finite and strictly increasing")
+    if not (np.allclose(g[..., 0], 0.0) and np.allclose(g[..., -1], 1.0)):
+        raise ValueError("grid must run from 0 to 1 (map it to the unit cube first)")
+    flat = g.reshape(-1, g.shape[-1])
+    ws, hs, ds = [], [], []
+    for row in flat:
+        w = list(np.diff(row))
+        n = len(w)
+        h = [1.0 / n] * n
+        # knot slopes dy/dx: 1/(n * mean adjacent width) (ends: the single adjacent bin)
+        wm = [w[0]] + [(w[i - 1] + w[i]) / 2 for i in range(1, n)] + [w[-1]]
+        d = [1.0 / (n * v) for v in wm]
+        while len(w) > bins:
+            m = len(w)
+            pairs = [i for i in range(m - 1) if w[i] + w[i + 1] < 2 / bins
+                     and h[i] + h[i + 1] < 2 / bins] or list(range(m - 1))
+            i = min(pairs, key=lambda i: abs(w[i + 1] / h[i + 1] - w[i] / h[i]))
+            w[i:i + 2] = [w[i] + w[i + 1]]
+            h[i:i + 2] = [h[i] + h[i + 1]]
+            del d[i + 1]
+        ws.append(w)
+        hs.append(h)
+        ds.append(d)
+    shape = g.shape[:-1]
+    return (np.asarray(ws).reshape(*shape, bins), np.asarray(hs).reshape(*shape, bins),
+            np.asarray(ds).reshape(*shape, bins + 1))
