@@ -101,8 +101,14 @@ def _json_default(o: Any) -> Any:
 # -- sampler construction --------------------------------------------------------------------
 def torch_available() -> bool:
     import importlib.util
+    import sys
 
-    return importlib.util.find_spec("torch") is not None
+    if "torch" in sys.modules:
+        return sys.modules["torch"] is not None  # None: import blocked on purpose
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def nis_available() -> bool:

@@ -37,7 +37,10 @@ def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
         m = p.parent / name if name else None
         return (m if m is not None and m.is_file() else None), p, rep
     # a model file: its run.json (if any) sits next to it, possibly with a prefix
-    for run in (p.parent / RUN_FILE, p.with_name(p.name.replace(MODEL_FILE, RUN_FILE))):
+    candidates = [p.parent / RUN_FILE]
+    if p.name.endswith("." + MODEL_FILE):   # out/NAME.model.npz from --out out/NAME.lhe
+        candidates.append(p.with_name(p.name[: -len(MODEL_FILE)] + RUN_FILE))
+    for run in candidates:
         if run.is_file():
             rep = _load_run(run)
             if rep.get("files", {}).get("model") == p.name:
@@ -48,7 +51,7 @@ def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
 def _load_run(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{str(path)!r} is not a readable run file: {exc}") from None
     if not isinstance(data, dict) or "integrand" not in data:
         raise ConfigError(f"{str(path)!r} is not an mcint run file (no 'integrand')")

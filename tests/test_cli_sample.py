@@ -1,0 +1,108 @@
+"""``mcint sample`` / ``mcint info``: events from a saved model, also where torch is absent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mcint.cli import main
+from mcint.events import read_npz
+
+pytest.importorskip("mcint.nis")
+
+# runs in a fresh interpreter with torch blocked, so it tests the no-torch path even here
+_NO_TORCH = textwrap.dedent("""
+    import json, sys
+    sys.modules["torch"] = None          # any `import torch` now fails
+    from mcint import examples, available
+    from mcint.nis import Integrator
+    d = sys.argv[1]
+    ex = examples.get("camel")
+    # an untrained model is a valid sampler: enough to test loading and sampling
+    Integrator(ex.integrand(), ex.dims, seed=0).save(d + "/model.npz")
+    json.dump({"integrand": "camel", "dims": 4, "files": {"model": "model.npz"}},
+              open(d + "/run.json", "w"))
+    from mcint.cli import main
+    backend = "numba" if "numba" in available() else "numpy"
+    rc = main(["sample", d, "--backend", backend, "--events", "300", "--out", d + "/ev.npz",
+               "--calibration-calls", "20000", "--progress", "none", "--seed", "5"])
+    assert sys.modules["torch"] is None
+    sys.exit(rc)
+""")
+
+
+def test_sample_works_without_torch(tmp_path):
+    p = subprocess.run([sys.executable, "-c", _NO_TORCH, str(tmp_path)], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    ev = read_npz(tmp_path / "ev.npz")
+    assert len(ev) == 300 and ev.complete and ev.x.shape == (300, 4)
+    assert np.all((ev.x >= 0) & (ev.x <= 1))
+    assert "integral" in p.stdout
+
+
+def _trained_run(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "run"
+    rc = main(["run", "camel", "--sampler", "nis", "--events", "100", "--out", str(out),
+               "--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",
+               "20000", "--progress", "none", "--no-plot"])
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return out
+
+
+def test_sample_from_a_trained_run_is_reproducible(tmp_path, capsys):
+    run_dir = _trained_run(tmp_path, capsys)
+    assert (run_dir / "model.npz").is_file()
+    outs = []
+    for name in ("a.npz", "b.npz"):
+        rc = main(["sample", str(run_dir / "model.npz"), "--events", "200", "--seed", "9",
+                   "--out", str(tmp_path / name), "--calibration-calls", "20000",
+                   "--progress", "none"])
+        assert rc == 0, capsys.readouterr().err
+        outs.append(read_npz(tmp_path / name))
+    np.testing.assert_array_equal(outs[0].x, outs[1].x)
+    rep = json.loads((run_dir / "run.json").read_text())
+    # events carry the run's cross section
+    np.testing.assert_allclose(outs[0].weight, rep["result"]["value"], rtol=0.2)
+    out = capsys.readouterr().out
+    assert "unweighting" in out
+    rc = main(["info", str(run_dir / "model.npz")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "nis-checkpoint" in out and "camel" in out
+
+
+def test_sample_needs_an_integrand_without_run_file(tmp_path, capsys):
+    pytest.importorskip("torch")
+    run_dir = _trained_run(tmp_path, capsys)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "m.npz").write_bytes((run_dir / "model.npz").read_bytes())
+    rc = main(["sample", str(lone / "m.npz"), "--events", "10", "--out", str(lone / "e.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--integrand" in err and err.count("\n") == 1
+    rc = main(["sample", str(lone / "m.npz"), "--integrand", "camel", "--events", "50",
+               "--out", str(lone / "e.npz"), "--progress", "none", "--calibration-calls",
+               "20000"])
+    assert rc == 0, capsys.readouterr().err
+    assert len(read_npz(lone / "e.npz")) == 50
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b"PK\x03\x04garbage"])
+def test_corrupt_model_is_one_line(tmp_path, capsys, content):
+    (tmp_path / "model.npz").write_bytes(content)
+    (tmp_path / "run.json").write_text(json.dumps({"integrand": "camel", "dims": 4,
+                                                   "files": {"model": "model.npz"}}))
+    for argv in (["sample", str(tmp_path), "--events", "5", "--out", str(tmp_path / "e.npz")],
+                 ["info", str(tmp_path / "model.npz")]):
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc != 0 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert "model.npz" in err
+    assert not (tmp_path / "e.npz").exists()
