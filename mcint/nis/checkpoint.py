@@ -54,7 +54,7 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
                 arrays[f"recent{i}:{k}"] = host(v)
     c = it.caller
     state = dict(
-        step=it.step, calls=it.calls, train_calls=it.train_calls, vegas_calls=it.vegas_calls,
+        step=it.step, beta=it.beta, calls=it.calls, train_calls=it.train_calls, vegas_calls=it.vegas_calls,
         train_time=it.train_time, active=it.active.tolist(), log=it.log,
         history=it.history.to_json(), rng_train=it.rng_train.state,
         rng_sample=it.rng_sample.state, eps_auto=getattr(it, "_eps_auto", None),
@@ -101,6 +101,7 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
         if not st["cw_trainable"]:
             it.cw.freeze()
     it.step, it.calls = int(st["step"]), int(st["calls"])
+    it.beta = float(st["beta"])
     it.train_calls, it.vegas_calls = int(st["train_calls"]), int(st["vegas_calls"])
     it.train_time = float(st["train_time"])
     it.active = np.asarray(st["active"], dtype=bool)

@@ -189,6 +189,10 @@ class Integrator:
     drop_threshold, drop_interval:
         Every ``drop_interval`` steps drop the channels whose ``|I_c|`` together make less than
         ``drop_threshold`` of ``sum |I_c|``.
+    temper:
+        ESS fraction for tempering (0: off): VEGAS pre-training and the flows first learn
+        ``|f|^beta``, raising ``beta`` to 1 as fast as the weights' effective sample size stays
+        above this share of each batch; keeps multi-modal integrands from losing peaks.
     nonfinite:
         ``"raise"``: NaN/inf from the integrand stops with an error; ``"skip"``: such points
         count as zero (they add nothing to the loss) and are counted in :attr:`nonfinite_points`.
@@ -210,7 +214,7 @@ class Integrator:
                  buffer_capacity: int = 0, buffered_steps: int = 0,
                  uniform_ratio: float = 1.0, history_length: int = 20,
                  drop_threshold: float = 0.0, drop_interval: int = 100,
-                 nonfinite: str = "raise") -> None:
+                 temper: float = 0.1, nonfinite: str = "raise") -> None:
         #: constructor options (what a checkpoint needs to rebuild the integrator)
         self.options = dict(
             seed=seed, loss=loss, batch_size=batch_size, lr=lr, schedule=schedule, clip=clip,
@@ -223,7 +227,7 @@ class Integrator:
             vegas_ninc=vegas_ninc, buffer_capacity=buffer_capacity,
             buffered_steps=buffered_steps, uniform_ratio=uniform_ratio,
             history_length=history_length, drop_threshold=drop_threshold,
-            drop_interval=drop_interval, nonfinite=nonfinite)
+            drop_interval=drop_interval, temper=temper, nonfinite=nonfinite)
         if channels is not None:
             if dims is None:
                 raise ValueError("dims is required with channels=")
@@ -264,6 +268,9 @@ class Integrator:
                                           open_hi=True)
         self.drop_interval = int(drop_interval)
         self.freeze_at = freeze_channel_weights
+        self.temper = _check_frac(temper, "temper", 0.0, 1.0, open_hi=True)
+        #: tempering exponent: training targets |f|^beta (1 = the integrand itself)
+        self.beta = 0.0 if self.temper > 0 else 1.0
 
         # channel groups (shared flows)
         g = None
@@ -525,6 +532,7 @@ class Integrator:
         members = [[c for c in range(self.n_channels) if self.groups[c] == g]
                    for g in range(self.n_groups)]
         per_group = calls // self.n_groups
+        betas: list[float] = []
         for g in range(self.n_groups):
             c = members[g][0]
 
@@ -535,12 +543,16 @@ class Integrator:
                     v = v * ev.alpha_prior[:, c]
                 return np.abs(v)
 
-            amap, used = pretrain_map(f, self.dims, per_group, be, rng, ninc=self.vegas_ninc,
-                                      dtype=self.dtype)
+            amap, used, beta = pretrain_map(f, self.dims, per_group, be, rng,
+                                            ninc=self.vegas_ninc, dtype=self.dtype,
+                                            temper=self.temper)
+            betas.append(beta)
             self.samplers[g].vmap = amap
             used_total += used
         self.vegas_calls += used_total
         self.calls += used_total
+        if self.temper > 0:
+            self.beta = min(betas)
         return used_total
 
     def _collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
@@ -576,6 +588,8 @@ class Integrator:
                     and self.cw.params:
                 self._opt = None
                 self._leaves()
+        if self.beta < 1.0:
+            self._update_beta(batch)
         loss, means, variances = self._optimise(batch, fresh=True)
         self.history.add(means, variances, counts)
         store = {k: batch[k] for k in ("u", "channels", "target", "log_q_sample",
@@ -590,6 +604,15 @@ class Integrator:
         rel = (float(np.sqrt(np.nansum(variances / np.maximum(counts, 1)) * n)) / abs(I)
                if I != 0 else math.inf)
         return self._status(loss, False, I, err, rel)
+
+    def _update_beta(self, batch: dict[str, Any]) -> None:
+        from .tempering import next_beta
+
+        tb = self._torch
+        t = np.abs(tb.to_numpy(batch["target"]))
+        with np.errstate(divide="ignore"):
+            lf = np.log(t)
+        self.beta = next_beta(lf, tb.to_numpy(batch["log_q_sample"]), self.beta, self.temper)
 
     def _buffered_step(self) -> TrainingStatus:
         batch = self.buffer.sample(self.batch_size, self.rng_train)
@@ -619,7 +642,14 @@ class Integrator:
         active = xp.asarray(self.active)
         f, log_q = self._batch_terms(batch, channels, self.cw, active, self.samplers,
                                      self.defensive, True)
-        loss = self.loss(f, log_q, batch["log_q_sample"], channels if self.multichannel else None,
+        f_fit = f
+        if self.beta < 1.0:
+            # tempered target |f|^beta (sign kept); zeros stay zero
+            a = xp.abs(f)
+            pos = a > 0
+            f_fit = xp.where(pos, xp.exp(self.beta * xp.log(xp.where(pos, a, xp.ones_like(a)))),
+                             xp.zeros_like(a)) * xp.sign(f)
+        loss = self.loss(f_fit, log_q, batch["log_q_sample"], channels if self.multichannel else None,
                          self.n_channels)
         frozen = self._cw_params if (self.cw is not None and not self.cw.trainable) else ()
         self._opt.step(loss, frozen)

@@ -20,15 +20,21 @@ from ..backends import Backend
 
 
 def pretrain_map(evaluate: Callable[[Any], Any], dims: int, calls: int, be: Backend, rng: Any,
-                 *, ninc: int = 64, nitn: int = 8, alpha: float = 1.0,
-                 dtype: str = "float64") -> tuple[Any, int]:
+                 *, ninc: int = 64, nitn: int = 8, alpha: float = 0.5,
+                 dtype: str = "float64", temper: float = 0.0) -> tuple[Any, int, float]:
     """Train an :class:`mcint.vegas.AdaptiveMap` on ``evaluate(x) -> f(x)`` (backend arrays).
 
     ``calls`` integrand evaluations split over ``nitn`` adaptation rounds; the grid has
     ``ninc`` increments per axis (coarse grids generalise better as a flow's base and need fewer
-    points per round). Returns ``(map, calls used)``.
+    points per round). With ``temper > 0`` each round trains on ``|f|^beta``, ``beta`` raised
+    towards 1 only as far as the weights' ESS stays above ``temper`` of the round
+    (:mod:`mcint.nis.tempering`), so VEGAS does not collapse onto the first peak it meets.
+    Returns ``(map, calls used, final beta)``.
     """
+    import numpy as np
+
     from ..vegas import AdaptiveMap
+    from .tempering import next_beta
 
     nitn = max(1, int(nitn))
     per = max(int(calls) // nitn, 1)
@@ -36,12 +42,20 @@ def pretrain_map(evaluate: Callable[[Any], Any], dims: int, calls: int, be: Back
     amap = AdaptiveMap(dims, ninc=ninc, backend=be)
     xp = be.xp
     used = 0
+    beta = 0.0 if temper > 0 else 1.0
     for _ in range(nitn):
         y = rng.uniform((per, dims), dtype)
         x, jac = amap.forward_jac(y)
-        f = evaluate(x)
+        f = xp.abs(xp.astype(evaluate(x), xp.float64))
+        jac = xp.astype(jac, xp.float64)
         used += per
-        f64 = xp.astype(f, xp.float64) * xp.astype(jac, xp.float64)
-        amap.add_training_data(y, f64 * f64)
+        if beta < 1.0:
+            with np.errstate(divide="ignore"):
+                lf = np.log(be.to_numpy(f))
+            beta = next_beta(lf, -np.log(be.to_numpy(jac)), beta, temper)
+            f = f if beta >= 1.0 else xp.where(f > 0, xp.exp(beta * xp.log(
+                xp.where(f > 0, f, xp.ones_like(f)))), xp.zeros_like(f))
+        fj = f * jac
+        amap.add_training_data(y, fj * fj)
         amap.adapt(alpha=alpha)
-    return amap, used
+    return amap, used, beta
