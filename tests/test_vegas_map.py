@@ -152,3 +152,25 @@ def test_bad_alpha_and_batch():
         m.forward(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="at least 20"):
         m.adapt_to_samples(np.random.random((5, 2)), np.ones(5))
+
+
+def test_row_blocked_reference_equals_one_block(backend, monkeypatch):
+    """The CPU path works in row blocks; blocks must not change any number."""
+    from mcint.vegas import kernels as K
+
+    m = _trained_map(backend, dims=2, ninc=30)
+    rng = np.random.default_rng(8)
+    y = backend.asarray(rng.random((5000, 2)))
+    f2 = backend.asarray(rng.random(5000))
+    h = backend.asarray(np.repeat(np.arange(25), 200))
+    g = m.grid
+    outs = []
+    for block in (10**9, 700):
+        monkeypatch.setattr(K, "CPU_BLOCK", block)
+        x, j = K.map_forward.reference(g, y)
+        yi, ji = K.map_inverse.reference(g, x)
+        s, c = K.training_data.reference(y, f2, 30, backend)
+        ys = K.stratified_y.reference(h, y, (5, 5))
+        outs.append([backend.to_numpy(a) for a in (x, j, yi, ji, s, c, ys)])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
