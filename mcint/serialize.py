@@ -121,12 +121,19 @@ def _atomic_write(path: str, write: Any) -> None:
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise FileNotFoundError(f"cannot save {path!r}: directory {d!r} does not exist")
+    if os.path.exists(path):
+        mode = os.stat(path).st_mode & 0o777
+    else:  # what open() would give: mkstemp's 0600 is for the temporary file only
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -145,6 +145,10 @@ class Flow(Transform):
         """Every parameter array, in a fixed order (see :meth:`arrays` for names)."""
         return list(self.arrays().values())
 
+    def set_arrays(self, arrays: dict[str, Any]) -> None:
+        """Replace parameters in place by name (names as in :meth:`arrays`); no checks."""
+        self._set_arrays(arrays)
+
     def _set_arrays(self, arrays: dict[str, Any]) -> None:
         for name, a in arrays.items():
             obj: Any = self
@@ -348,7 +352,9 @@ class Flow(Transform):
         try:
             cfg = {k: v for k, v in config.items() if k != "mask_kind"}
             masks = np.asarray(cfg.pop("masks"), dtype=bool)
-            return cls(masks=masks, backend=backend, **cfg)
+            flow = cls(masks=masks, backend=backend, **cfg)
+            flow.config["mask_kind"] = config.get("mask_kind", "user")
+            return flow
         except KeyError as exc:
             raise ValueError(f"flow architecture lacks field {exc}") from None
 
