@@ -350,3 +350,14 @@ def test_cut_removing_everything_gives_zero_not_nan():
     val = np.where(mask, np.exp(lw), 0.0)
     assert np.all(val == 0)
     assert efficiency(mask) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_extreme_random_numbers_stay_finite(case):
+    ps = _cases()[case]
+    rng = np.random.default_rng(11)
+    r = rng.choice(np.array([1e-12, 0.5, 1 - 1e-12]), size=(300, ps.dims))
+    with np.errstate(divide="ignore"):  # log(0) = -inf: a zero weight at the very edge is fine
+        p, x1, x2, lw = ps.map(r)
+    assert np.all(np.isfinite(p)) and not np.any(np.isnan(lw))
+    assert np.all(np.isfinite(np.exp(lw)))

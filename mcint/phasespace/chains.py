@@ -85,23 +85,24 @@ class DiagramMapping(FinalStateMapping):
         st.log_w = st.log_w + ld - _LOG_2PI
         return s
 
-    def _place(self, st: _State, node: Node, p: Any) -> None:
+    def _place(self, st: _State, node: Node, p: Any, s: Any) -> None:
         if isinstance(node, int):
             st.out[node] = p
         else:
-            self._gen_decay(st, node, p)
+            self._gen_decay(st, node, p, s)
 
-    def _gen_decay(self, st: _State, node: Decay, p: Any) -> None:
+    def _gen_decay(self, st: _State, node: Decay, p: Any, s: Any = None) -> None:
         xp = st.xp
         a, b = node.children
-        rs = xp.sqrt(mass2(p))
+        s = mass2(p) if s is None else s
+        rs = xp.sqrt(s)
         mmin_a, mmin_b = self.diagram.min_mass(a), self.diagram.min_mass(b)
         ma2 = self._child_m2(st, a, mmin_a ** 2, (rs - mmin_b) ** 2)
         mb2 = self._child_m2(st, b, mmin_b ** 2, (rs - xp.sqrt(ma2)) ** 2)
-        pa_, pb_, lw = decay(st.take(2), p, ma2, mb2)
+        pa_, pb_, lw = decay(st.take(2), p, ma2, mb2, s)
         st.log_w = st.log_w + lw
-        self._place(st, a, pa_)
-        self._place(st, b, pb_)
+        self._place(st, a, pa_, ma2)
+        self._place(st, b, pb_, mb2)
 
     def _gen_tchain(self, st: _State, node: TChain, pa: Any, pb: Any) -> None:
         xp = st.xp
@@ -129,9 +130,9 @@ class DiagramMapping(FinalStateMapping):
             p_leg, p_rest, lw = t_channel(st.take(2), pa_i, pb, m2[i], mr2, prop.sampler(),
                                           prop.mass ** 2)
             st.log_w = st.log_w + lw
-            self._place(st, legs[i], p_leg)
+            self._place(st, legs[i], p_leg, m2[i])
             pa_i = pa_i - p_leg
-        self._place(st, legs[-1], p_rest)
+        self._place(st, legs[-1], p_rest, m2[-1])
 
     # -- inverse -------------------------------------------------------------------------
     def invert(self, p: Any, pa: Any, pb: Any) -> tuple[Any, Any]:

@@ -98,15 +98,16 @@ def two_body_momentum(s: Any, m1sq: Any, m2sq: Any) -> Any:
     return xp.sqrt(lam) / (2.0 * xp.sqrt(s))
 
 
-def boost(p: Any, q: Any) -> Any:
+def boost(p: Any, q: Any, m: Any = None) -> Any:
     """Boost ``p``, given in the rest frame of ``q``, to the frame where ``q`` is given.
 
     Uses ``p' = p + q_vec (E + E') / (q0 + M)`` with ``E' = (q0 E + q_vec.p_vec) / M``, which has
     no division by ``|beta|`` (finite, and differentiable, for ``q`` at rest). ``q`` must be
-    timelike. Shapes broadcast: ``p (..., 4)``, ``q (..., 4)``.
+    timelike; pass its mass ``m`` when known exactly. Shapes broadcast: ``p (..., 4)``,
+    ``q (..., 4)``.
     """
     xp = array_namespace(p, q)
-    m = xp.sqrt(mass2(q))
+    m = xp.sqrt(mass2(q)) if m is None else m
     e = p[..., 0]
     qv = q[..., 1:]
     e_new = (q[..., 0] * e + xp.sum(qv * p[..., 1:], axis=-1)) / m

@@ -3,7 +3,7 @@
 The n-body system is built as a chain of two-body decays ``Q_{i-1} -> p_{i-1} Q_i`` whose
 intermediate masses are drawn so that, for massless particles, the weight is the same for every
 event: with ``u_i = M_i^2 / M_{i-1}^2`` the CDF is ``r = (k+1) u^k - k u^(k+1)``, ``k = n - i``
-(solved by bisection plus one Newton step, which also makes ``du/dr`` right under autograd).
+(solved by bisection; a zero-valued Newton correction gives autograd the right ``du/dr``).
 For massive particles the massless construction runs on ``K_i = M_i - sum_{j>=i} m_j``
 (Plätzer's prescription) and the weight is the exact Jacobian of that map (no longer flat).
 
@@ -32,7 +32,7 @@ def massless_volume(n: int, s: float) -> float:
 
 
 def _cdf(u: Any, k: int) -> Any:
-    return (k + 1) * u ** k - k * u ** (k + 1)
+    return u ** k * ((k + 1) - k * u)
 
 
 def _log_pdf(u: Any, k: int) -> Any:
@@ -51,11 +51,19 @@ def solve_u(r: Any, k: int) -> Any:
         lo = xp.where(below, mid, lo)
         hi = xp.where(below, hi, mid)
     u0 = 0.5 * (lo + hi)
-    # One Newton step: harmless for the value, and gives autograd the right du/dr = 1/F'(u).
+    # Zero-valued correction whose autograd derivative is du/dr = 1/F'(u) (torch); the value
+    # stays the bisection result, which is accurate to rounding even at F's double root u = 1.
     fp = k * (k + 1) * u0 ** (k - 1) * (1.0 - u0)
     ok = fp > 1e-12
     step = (r - _cdf(u0, k)) / xp.where(ok, fp, xp.ones_like(fp))
-    return u0 + xp.where(ok, step, xp.zeros_like(step))
+    step = xp.where(ok, step, xp.zeros_like(step))
+    return u0 + (step - _stop_gradient(step))
+
+
+def _stop_gradient(a: Any) -> Any:
+    """``a`` cut from the autograd graph (torch tensors); other arrays carry no graph."""
+    detach = getattr(a, "detach", None)
+    return detach() if callable(detach) and type(a).__module__.startswith("torch") else a
 
 
 class RamboOnDiet(FinalStateMapping):
@@ -84,6 +92,7 @@ class RamboOnDiet(FinalStateMapping):
         big_m = xp.sqrt(mass2(q))
         k_prev = big_m - self._tail[0]
         log_w = xp.zeros_like(big_m)
+        m_prev = big_m
         out = []
         for i in range(1, n):  # decay Q_{i-1} -> p_{i-1} + Q_i (0-based particle i-1)
             if i < n - 1:
@@ -98,10 +107,10 @@ class RamboOnDiet(FinalStateMapping):
                 k_i = xp.zeros_like(big_m)
                 m_i = k_i + m[n - 1]
             ang = r[:, n - 2 + 2 * (i - 1): n + 2 * (i - 1)]
-            p_i, q, lw = decay(ang, q, m[i - 1] ** 2, m_i * m_i)
+            p_i, q, lw = decay(ang, q, m[i - 1] ** 2, m_i * m_i, m_prev * m_prev)
             log_w = log_w + lw
             out.append(p_i)
-            k_prev = k_i
+            k_prev, m_prev = k_i, m_i
         out.append(q)
         return xp.stack(out, axis=1), log_w
 

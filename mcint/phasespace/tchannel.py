@@ -59,7 +59,9 @@ def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Invariant
     p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = _setup(pa, pb, m1sq, m2sq, prop_m2)
     x, ld_t = sampler.forward(r[:, 0], x_lo, x_hi)
     t = prop_m2 - x
-    cos_t = xp.clip((t - base) / span, -1.0, 1.0)
+    # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
+    span_ok = xp.where(span > 0, span, xp.ones_like(span))
+    cos_t = xp.clip((t - base) / span_ok, -1.0, 1.0)
     sin_t = xp.sqrt(xp.maximum(1.0 - cos_t * cos_t, z))
     ph = math.pi * (2.0 * r[:, 1] - 1.0)
     v = xp.stack([k1 * sin_t * xp.cos(ph), k1 * sin_t * xp.sin(ph), k1 * cos_t], axis=1)

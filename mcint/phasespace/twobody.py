@@ -28,13 +28,15 @@ def decay_log_weight(s: Any, m1sq: Any, m2sq: Any) -> Any:
     return xp.log(two_body_momentum(s, m1sq, m2sq)) - 0.5 * xp.log(s) - math.log(4 * math.pi)
 
 
-def decay(r: Any, p: Any, m1sq: Any, m2sq: Any) -> tuple[Any, Any, Any]:
+def decay(r: Any, p: Any, m1sq: Any, m2sq: Any, s: Any = None) -> tuple[Any, Any, Any]:
     """Decay ``p (n, 4)`` into daughters of masses squared ``m1sq, m2sq`` (arrays or floats).
 
-    ``r (n, 2)`` in the unit square. Returns ``(p1, p2, log_weight)``; ``p2 = p - p1`` exactly.
+    ``r (n, 2)`` in the unit square; ``s`` is ``p^2`` when the caller knows it exactly (a
+    sampled invariant: recomputing it from ``p`` loses precision near zero). Returns
+    ``(p1, p2, log_weight)``; ``p2 = p - p1`` exactly.
     """
     xp = array_namespace(r, p)
-    s = mass2(p)
+    s = mass2(p) if s is None else s + xp.zeros_like(p[:, 0])
     z = xp.zeros_like(s)
     m1sq, m2sq = m1sq + z, m2sq + z
     q = two_body_momentum(s, m1sq, m2sq)
@@ -42,7 +44,7 @@ def decay(r: Any, p: Any, m1sq: Any, m2sq: Any) -> tuple[Any, Any, Any]:
     phi = math.pi * (2.0 * r[:, 1] - 1.0)
     ux, uy, uz = angles_to_vector(cos_t, phi)
     e1 = xp.sqrt(q * q + m1sq)
-    p1 = boost(four(e1, q * ux, q * uy, q * uz), p)
+    p1 = boost(four(e1, q * ux, q * uy, q * uz), p, xp.sqrt(s))
     return p1, p - p1, decay_log_weight(s, m1sq, m2sq)
 
 
