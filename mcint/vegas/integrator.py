@@ -202,6 +202,74 @@ class VEGAS:
                 x, f, weights, prob = (xp.take(a, perm, axis=0) for a in (x, f, weights, prob))
             return Batch(x=x, weights=xp.astype(weights, wdt), prob=xp.astype(prob, wdt), f=f)
 
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path: str) -> str:
+        """Write the trained sampler (map, stratification, settings, RNG state) to ``path``.
+
+        One ``.npz`` (or ``.safetensors``) file via :mod:`mcint.serialize`: JSON metadata and
+        plain arrays, no pickle. The integrand is not saved; pass it to :meth:`load`.
+        """
+        from .. import serialize
+
+        s = self.strat
+        meta = {
+            "dims": self.dims, "dtype": self.dtype, "nitn": self.nitn, "ninc": self.max_ninc,
+            "alpha": self.alpha, "beta": self.beta, "neval_frac": self.neval_frac,
+            "nstrat": None if self._user_nstrat is None else list(self._user_nstrat),
+            "nonfinite": self.integrand.nonfinite, "batch_size": self.batch_size,
+            "max_neval_hcube": self.max_neval_hcube, "max_nhcube": self.max_nhcube,
+            "domain": None if self.domain is None else [
+                [float(lo), float(lo + w)] for lo, w in zip(self.domain.low, self.domain.width)],
+            "strat": None if s is None else {"nstrat": list(s.nstrat), "neval": s.neval,
+                                             "sum_sigf": s.sum_sigf},
+            "rng_state": _json_state(self.rng),
+        }
+        arrays = {"grid": self.map.grid}
+        if s is not None:
+            arrays["sigf"] = s.sigf
+        return serialize.save(path, "vegas", meta, arrays)
+
+    @classmethod
+    def load(cls, path: str, integrand: Callable[[Any], Any] | Integrand, *,
+             backend: str | Backend | None = None, seed: int | None = None) -> VEGAS:
+        """A :class:`VEGAS` restored from :meth:`save` for ``integrand``.
+
+        Without ``seed`` the random stream continues where the saved one stopped (when the
+        backend's stream is of the same kind); with ``seed`` it starts afresh.
+        """
+        from .. import serialize
+
+        meta, arrays = serialize.load(path, expect_kind="vegas")
+        try:
+            dims = int(meta["dims"])
+            v = cls(integrand, dims, backend=backend, seed=seed, domain=meta["domain"],
+                    nitn=meta["nitn"], ninc=meta["ninc"], alpha=meta["alpha"],
+                    beta=meta["beta"], neval_frac=meta["neval_frac"], nstrat=meta["nstrat"],
+                    dtype=meta["dtype"], nonfinite=meta["nonfinite"],
+                    batch_size=meta["batch_size"], max_neval_hcube=meta["max_neval_hcube"],
+                    max_nhcube=meta["max_nhcube"])
+            grid = arrays["grid"]
+            v.map = AdaptiveMap(dims, grid=grid, backend=v.backend)
+            st = meta["strat"]
+            if st is not None:
+                strat = Stratification(tuple(st["nstrat"]), int(st["neval"]),
+                                       neval_frac=v.neval_frac, beta=v.beta,
+                                       max_neval_hcube=v.max_neval_hcube, backend=v.backend)
+                sigf = arrays["sigf"]
+                if sigf.shape != (strat.nhcube,):
+                    raise ValueError(f"sigf has shape {sigf.shape}, expected ({strat.nhcube},)")
+                strat.sigf = v.backend.asarray(sigf, dtype="float64")
+                strat.sum_sigf = float(st["sum_sigf"])
+                v.strat = strat
+        except (KeyError, TypeError, ValueError) as exc:
+            raise serialize.ModelFileError(f"{path}: not a usable VEGAS file ({exc})") from None
+        if seed is None and meta.get("rng_state") is not None:
+            try:
+                v.rng.state = meta["rng_state"]
+            except (ValueError, KeyError, TypeError):
+                pass  # another kind of stream (e.g. saved on CPU, loaded on a GPU)
+        return v
+
     # -- configuration ---------------------------------------------------------------------
     def _configure(self, calls: int) -> Stratification:
         """Strata and map increments for ``calls`` per iteration (kept while unchanged)."""
@@ -267,6 +335,13 @@ class VEGAS:
             self.map.adapt(self.alpha)
         return IterationResult(total, math.sqrt(max(var, 0.0)), neval,
                                info={"nstrat": list(strat.nstrat), "ninc": self.map.ninc})
+
+
+def _json_state(rng: Any) -> dict | None:
+    try:
+        return dict(rng.state)
+    except Exception:  # a stream without a portable state
+        return None
 
 
 def _plan_chunks(nh: np.ndarray, batch: int) -> list[tuple[int, int, int]]:
