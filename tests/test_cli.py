@@ -163,6 +163,8 @@ def _bad_inputs(tmp_path, write=True):
         "lhe for toy": (["run", "camel", "--format", "lhe", "--out", str(tmp_path / "l")],
                         "no particle content"),
         "budget": (["run", "camel", "--budget", "1.5"], "budget"),
+        "format clash": (["run", "camel", "--format", "lhe", "--out", str(tmp_path / "e.npz")],
+                         "contradicts the output name"),
         "sample missing model": (["sample", str(tmp_path / "nothing.npz"), "--events", "5"],
                                  "does not exist"),
         "plot missing": (["plot", str(tmp_path / "nothing")], "does not exist"),

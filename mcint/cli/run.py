@@ -56,6 +56,20 @@ class Layout:
         return self.run_dir / f"{self.prefix}{name}"
 
 
+EVENT_SUFFIXES = (".lhe", ".lheh5", ".h5", ".hdf5", ".npz")
+
+
+def event_format(cfg: RunConfig, target: Target) -> str:
+    """The format from ``--out``'s suffix, ``--format`` or the target's default (consistent)."""
+    if Path(cfg.out).suffix.lower() in EVENT_SUFFIXES:
+        fmt = format_of(cfg.out)
+        if cfg.format is not None and cfg.format != fmt:
+            raise ConfigError(f"--format {cfg.format} contradicts the output name {cfg.out!r} "
+                              f"({fmt})")
+        return fmt
+    return cfg.format or target.event_format
+
+
 def layout(out: str, fmt: str) -> Layout:
     """``out`` is a directory, or an event file name whose directory holds the other files."""
     p = Path(out).expanduser()
@@ -336,8 +350,7 @@ def run(cfg: RunConfig, out_stream: Any = None) -> Report:
     target = resolve(cfg.integrand, cfg.dims, cfg.base_dir)
     backend = get_backend(cfg.backend)
     kind = choose_sampler(cfg, target)
-    fmt = cfg.format or (format_of(cfg.out) if Path(cfg.out).suffix.lower() in
-                         (".lhe", ".lheh5", ".h5", ".hdf5", ".npz") else target.event_format)
+    fmt = event_format(cfg, target)
     if fmt != "npz" and (target.example is None or target.example.physics is None):
         raise ConfigError(f"{target.spec} has no particle content: LHE needs a physics "
                           "example; use --format npz (or an .npz output name)")

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, apply
-from .run import MODEL_FILE, RUN_FILE, calibrate, layout, prepare_dir, write_events
+from .run import (
+    MODEL_FILE,
+    RUN_FILE,
+    calibrate,
+    event_format,
+    layout,
+    prepare_dir,
+    write_events,
+)
 from .summary import format_summary
 from .target import resolve
 
@@ -84,10 +92,9 @@ def sample(args: argparse.Namespace) -> int:
     backend = get_backend(cfg.backend or os.environ.get("MCINT_BACKEND"))
     t0 = time.perf_counter()
     target = resolve(cfg.integrand, cfg.dims, cfg.base_dir)
-    fmt = cfg.format or (Path(cfg.out).suffix.lower().lstrip(".").replace("h5", "lheh5")
-                         if Path(cfg.out).suffix else target.event_format)
-    if fmt in ("hdf5", "lhelheh5"):
-        fmt = "lheh5"
+    fmt = event_format(cfg, target)
+    if fmt != "npz" and (target.example is None or target.example.physics is None):
+        raise ConfigError(f"{target.spec} has no particle content: write .npz events")
     lay = layout(cfg.out, fmt)
     prepare_dir(lay)
     from ..nis import Integrator
