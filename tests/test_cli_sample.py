@@ -46,6 +46,26 @@ def test_sample_works_without_torch(tmp_path):
     assert "integral" in p.stdout
 
 
+def test_sample_from_a_vegas_run(tmp_path, capsys):
+    pytest.importorskip("mcint.vegas")
+    from mcint.vegas import VEGAS
+
+    if not hasattr(VEGAS, "save"):
+        pytest.skip("VEGAS has no save() in this build")
+    out = tmp_path / "v"
+    rc = main(["run", "gauss", "--sampler", "vegas", "--events", "100", "--out", str(out),
+               "--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",
+               "20000", "--progress", "none", "--no-plot"])
+    assert rc == 0, capsys.readouterr().err
+    rc = main(["sample", str(out), "--events", "150", "--out", str(tmp_path / "s.npz"),
+               "--calibration-calls", "20000", "--progress", "none"])
+    assert rc == 0, capsys.readouterr().err
+    ev = read_npz(tmp_path / "s.npz")
+    assert len(ev) == 150 and ev.complete
+    # events concentrate around the peak at the centre (sigma 0.05)
+    assert np.all(np.abs(ev.x.mean(axis=0) - 0.5) < 0.05)
+
+
 def _trained_run(tmp_path, capsys):
     pytest.importorskip("torch")
     out = tmp_path / "run"

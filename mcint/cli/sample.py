@@ -66,14 +66,31 @@ def _load_run(path: Path) -> dict[str, Any]:
     return data
 
 
+def load_sampler(model: Path, target: Any, backend: Any, seed: int) -> Any:
+    """The saved sampler (NIS checkpoint or VEGAS model) for ``target``'s integrand."""
+    from ..serialize import read_header
+
+    try:
+        kind = read_header(str(model)).get("kind")
+    except Exception as exc:
+        raise ConfigError(f"{str(model)!r}: {exc}") from None
+    if kind == "vegas":
+        from ..vegas import VEGAS
+
+        return VEGAS.load(str(model), target.integrand, backend=backend, seed=seed)
+    from ..nis import Integrator
+
+    return Integrator.resume(str(model), target.integrand, backend=backend)
+
+
 def sample(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..backends import get_backend
 
     model, run_json, rep0 = find_run(args.model)
     if model is None:
-        raise ConfigError(f"no model file found for {args.model!r} (runs with --sampler vegas "
-                          "save none; run with the nis sampler)")
+        raise ConfigError(f"no model file found for {args.model!r} (was the run made with "
+                          "--no-save-model?)")
     spec = args.integrand or rep0.get("integrand")
     if not spec:
         raise ConfigError(f"{str(model)!r} has no run.json next to it: name the integrand "
@@ -97,9 +114,7 @@ def sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target.spec} has no particle content: write .npz events")
     lay = layout(cfg.out, fmt)
     prepare_dir(lay)
-    from ..nis import Integrator
-
-    sampler = Integrator.resume(str(model), target.integrand, backend=backend)
+    sampler = load_sampler(model, target, backend, cfg.seed)
     timing = {"load": time.perf_counter() - t0}
     t = time.perf_counter()
     calib_calls = cfg.calibration_calls or max(50_000, min(10 * cfg.events, 1_000_000))
@@ -117,7 +132,7 @@ def sample(args: argparse.Namespace) -> int:
     sigma_abs = abs(sigma * ratio) if sigma != 0 else cal["mean_abs"]
     if sigma_abs == 0:
         raise ConfigError("the integrand is zero at every sampled point: no events")
-    meta = {"integrand": spec, "sampler": "nis", "backend": backend.name, "seed": cfg.seed,
+    meta = {"integrand": spec, "sampler": type(sampler).__name__, "backend": backend.name, "seed": cfg.seed,
             "model": str(model), "w_max": cal["w_max"], "budget": cfg.budget}
     print(f"mcint sample {target.name}: model {model}, backend {backend.name}, seed {cfg.seed}",
           flush=True)
