@@ -29,7 +29,7 @@ ACTIVATIONS = {"relu": 0, "leaky_relu": 1, "tanh": 2, "sigmoid": 3, "silu": 4, "
                "elu": 6, "softplus": 7}
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _shift(params, out):  # pragma: no cover - compiled
     # out[i, j, g, :] = u - max(u) for the widths (g=0) and heights (g=1) of each spline
     n, k, _, nb = out.shape
@@ -44,7 +44,7 @@ def _shift(params, out):  # pragma: no cover - compiled
                     out[i, j, g, b] = params[i, j, off + b] - m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _deriv(u, min_d):  # pragma: no cover - compiled
     # softplus(u) = max(u, 0) + log(1 + exp(-|u|)); log instead of log1p costs at most ~1e-16
     # absolute, and log1p is three times slower here
@@ -52,7 +52,7 @@ def _deriv(u, min_d):  # pragma: no cover - compiled
     return (min_d + sp) / (min_d + _LOG2)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma: no cover
     # splines on the columns tidx of x (m, d), written to the same columns of out; ex holds
     # exp(u - max u) of the width/height parameters, params the raw ones (for derivatives)
@@ -61,15 +61,14 @@ def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma:
     nb = ex.shape[3]
     for i in range(n):
         acc = 0.0
+        prod = 1.0
         for j in range(k):
             col = tidx[j]
-            ew = ex[i, j, 0]
-            eh = ex[i, j, 1]
             sw = 0.0
             sh = 0.0
             for b in range(nb):
-                sw += ew[b]
-                sh += eh[b]
+                sw += ex[i, j, 0, b]
+                sh += ex[i, j, 1, b]
             scw = (1.0 - min_w * nb) / sw
             sch = (1.0 - min_h * nb) / sh
             v = min(max(float(x[i, col]), 0.0), 1.0)
@@ -84,8 +83,8 @@ def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma:
                     x1 = 1.0
                     y1 = 1.0
                 else:
-                    x1 = x0 + (min_w + scw * ew[b])
-                    y1 = y0 + (min_h + sch * eh[b])
+                    x1 = x0 + (min_w + scw * ex[i, j, 0, b])
+                    y1 = y0 + (min_h + sch * ex[i, j, 1, b])
                 idx = b
                 if b == nb - 1 or v < (y1 if inverse else x1):
                     break
@@ -113,12 +112,17 @@ def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma:
             else:
                 out[i, col] = y0 + h * (s * theta * theta + d0 * tt) / denom
             dnum = d1 * theta * theta + 2.0 * s * tt + d0 * (1.0 - theta) * (1.0 - theta)
-            # one log instead of three: log(s^2 dnum / denom^2), all factors positive
-            acc += math.log(s * s * dnum / (denom * denom))
+            # dy/dx = s^2 dnum / denom^2 > 0; multiply, and take one log per row (logs are
+            # the slow part), flushing long before the product could leave the float range
+            prod *= s * s * dnum / (denom * denom)
+            if prod > 1e150 or prod < 1e-150:
+                acc += math.log(prod)
+                prod = 1.0
+        acc += math.log(prod)
         ld[i] = -acc if inverse else acc
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _gather(x, cidx, cond, out):  # pragma: no cover - compiled
     n = x.shape[0]
     nc = cidx.shape[0]
@@ -129,30 +133,49 @@ def _gather(x, cidx, cond, out):  # pragma: no cover - compiled
             out[i, nc + j] = cond[i, j]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _bias_act(h, b, act):  # pragma: no cover - compiled
-    # h += b, then the activation (act < 0: none), in place; formulas as mcint.flows.mlp
+    # h += b, then the activation (act < 0: none), in place; formulas as mcint.flows.mlp. The
+    # activation is chosen outside the loops so that LLVM can vectorise them.
     n, m = h.shape
-    for i in range(n):
-        for j in range(m):
-            v = h[i, j] + b[j]
-            if act == 0:
-                v = max(v, 0.0)
-            elif act == 1:
-                v = v if v > 0 else 0.01 * v
-            elif act == 2:
-                v = math.tanh(v)
-            elif act == 3:
-                v = 1.0 / (1.0 + math.exp(-v))
-            elif act == 4:
-                v = v / (1.0 + math.exp(-v))
-            elif act == 5:
-                v = 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-            elif act == 6:
-                v = v if v > 0 else math.expm1(min(v, 0.0))
-            elif act == 7:
-                v = max(v, 0.0) + math.log1p(math.exp(-abs(v)))
-            h[i, j] = v
+    if act < 0:
+        for i in range(n):
+            for j in range(m):
+                h[i, j] = h[i, j] + b[j]
+    elif act == 0:
+        for i in range(n):
+            for j in range(m):
+                h[i, j] = max(h[i, j] + b[j], 0.0)
+    elif act == 1:
+        for i in range(n):
+            for j in range(m):
+                v = h[i, j] + b[j]
+                h[i, j] = v if v > 0 else 0.01 * v
+    else:
+        for i in range(n):
+            for j in range(m):
+                v = h[i, j] + b[j]
+                if act == 2:
+                    v = math.tanh(v)
+                elif act == 3:
+                    v = 1.0 / (1.0 + math.exp(-v))
+                elif act == 4:
+                    v = v / (1.0 + math.exp(-v))
+                elif act == 5:
+                    v = 0.5 * v * (1.0 + math.tanh(0.7978845608028654
+                                                   * (v + 0.044715 * v * v * v)))
+                elif act == 6:
+                    v = v if v > 0 else math.expm1(min(v, 0.0))
+                elif act == 7:
+                    v = max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+                h[i, j] = v
+
+
+def _exp_shifted(params, ex) -> None:
+    """``ex[..., g, :] = exp(u - max u)`` for the width/height parameters ``u`` of each spline:
+    a numba pass for the shift, then numpy's vectorised exp on the contiguous buffer."""
+    _shift(params, ex)
+    np.exp(ex, out=ex)
 
 
 def _numpy_float(*arrays) -> bool:
@@ -173,8 +196,7 @@ def rq_spline(x, params, inverse=False, min_width=1e-3, min_height=1e-3, min_der
     nb = (p - 1) // 3
     params = np.ascontiguousarray(params)
     ex = np.empty((n, k, 2, nb), dtype=params.dtype)
-    _shift(params, ex)
-    np.exp(ex, out=ex)
+    _exp_shifted(params, ex)
     out = np.empty_like(x)
     ld = np.empty(n, dtype=x.dtype)
     _rqs(x, np.arange(k), ex, params, bool(inverse), float(min_width), float(min_height),
@@ -222,8 +244,7 @@ def rqs_coupling(x, condition, mlp, cond_idx, trafo_idx, activation="relu", inve
             a = h
         params = a.reshape(m, k, 3 * nb + 1)
         e = ex[:m]
-        _shift(params, e)
-        np.exp(e, out=e)
+        _exp_shifted(params, e)
         _rqs(xs, tidx, e, params, bool(inverse), float(min_width), float(min_height),
              float(min_derivative), y[s:s + m], ld[s:s + m])
     return y, ld

@@ -1,0 +1,129 @@
+"""Sampling with mcint's Flow against madnis 1.0.0's Flow, same architecture, side by side.
+
+    python benchmarks/bench_flows.py                  # 1e6 points, 4/8/16-d, float32 + float64
+    python benchmarks/bench_flows.py --quick          # 1e5 points, 4/8-d, float32
+
+Both flows have madnis' default architecture (``madnis.nn.Flow(dims)``: "log" masks,
+2 ceil(log2 d) RQ-spline blocks with 10 bins, ReLU MLPs 32-32, uniform latent space), and mcint's
+flow is given *madnis' own parameters* (randomised, so the map is not the identity): the table
+first checks that both map the same latent points to the same x, then times
+``sample(n) -> (x, log_prob)`` for madnis (torch) and mcint on the numpy, numba and torch
+backends. Ratios are madnis' time over mcint's (> 1: mcint faster).
+
+Every contender runs with the same thread settings (one thread, set before numpy/torch are
+imported). On a shared machine timings are noisy: compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _k, _v in {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}.items():
+    os.environ[_k] = _v
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import mcint.backends as B  # noqa: E402
+from mcint.flows import Flow  # noqa: E402
+
+
+def madnis_flow(dims: int, seed: int):
+    import torch
+    from madnis.nn import Flow as MadnisFlow
+
+    torch.manual_seed(seed)
+    mf = MadnisFlow(dims)
+    with torch.no_grad():  # non-trivial parameters: the zero-initialised last layers too
+        for p in mf.parameters():
+            fan_in = p.shape[1] if p.ndim == 2 else 1
+            p.add_(0.5 * torch.randn_like(p) / fan_in**0.5)
+    return mf
+
+
+def mcint_from_madnis(mf, dims: int, dtype: str) -> Flow:
+    """mcint's Flow with madnis' masks and parameters (``Linear.weight`` is ``W.T``)."""
+    flow = Flow(dims, dtype=dtype)
+    assert np.array_equal(flow.masks, mf.condition_masks.numpy()), "mask sets differ"
+    arrays = {}
+    for i, sub in enumerate(mf.subnets):
+        linears = [m for m in sub.layers if hasattr(m, "weight")]
+        for k, lin in enumerate(linears):
+            arrays[f"couplings.{i}.w{k}"] = lin.weight.detach().numpy().T.astype(dtype)
+            arrays[f"couplings.{i}.b{k}"] = lin.bias.detach().numpy().astype(dtype)
+    expect = {k: v.shape for k, v in flow.arrays().items()}
+    assert {k: v.shape for k, v in arrays.items()} == expect, "architectures differ"
+    flow.set_arrays(arrays)
+    return flow
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1e5 points, 4/8-d, float32")
+    ap.add_argument("--n", type=int, default=None, help="points per sample (default 1e6)")
+    ap.add_argument("--dims", default=None, help="comma-separated dims (default 4,8,16)")
+    ap.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
+    ap.add_argument("--backends", default="numpy,numba,torch")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    n = args.n or (100_000 if args.quick else 1_000_000)
+    dims_list = [int(d) for d in (args.dims or ("4,8" if args.quick else "4,8,16")).split(",")]
+    dtypes = (args.dtypes or ("float32" if args.quick else "float32,float64")).split(",")
+    backends = [b for b in args.backends.split(",") if b]
+
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"sampling {n:.0e} points; threads: 1 for every contender; torch {torch.__version__}")
+    print(f"{'dims':>4} {'dtype':>8} {'contender':>14} {'seconds':>9} {'Mpts/s':>8} "
+          f"{'madnis/this':>11}  check")
+    for dims in dims_list:
+        mf = madnis_flow(dims, seed=dims)
+        for dtype in dtypes:
+            tdt = getattr(torch, dtype)
+            mfd = mf.to(tdt)
+            ref = mcint_from_madnis(mf, dims, dtype)
+            # same latent points -> same data points (madnis' sampling direction)
+            z = np.random.default_rng(0).random((2000, dims)).astype(dtype)
+            with torch.no_grad():
+                xm, ldm = mfd.transform(torch.as_tensor(z), inverse=True)
+            x0, ld0 = ref.forward(z)
+            dx = float(np.max(np.abs(x0 - xm.numpy())))
+            dld = float(np.max(np.abs(ld0 - ldm.numpy())))
+            with torch.no_grad():
+                mfd.sample(1000, return_log_prob=True, dtype=tdt)
+                tm = timed(lambda mfd=mfd, tdt=tdt: mfd.sample(n, return_log_prob=True, dtype=tdt),
+                           args.repeat)
+            print(f"{dims:>4} {dtype:>8} {'madnis':>14} {tm:>9.2f} {n / tm / 1e6:>8.3f} "
+                  f"{1.0:>11.2f}  max|dx| {dx:.1e}, max|dlogdet| {dld:.1e} vs mcint")
+            for be in backends:
+                try:
+                    backend = B.get_backend(be)
+                except B.BackendUnavailable as exc:
+                    print(f"{dims:>4} {dtype:>8} {be:>14}  unavailable: {exc}")
+                    continue
+                flow = ref.to(backend)
+                with B.use(backend):
+                    flow.sample(1000, rng=0)  # compile / warm up
+                    t = timed(lambda flow=flow: flow.sample(n, rng=1), args.repeat)
+                    xs, lps = flow.sample(2000, rng=2)
+                xr, lpr = ref.sample(2000, rng=2)
+                agree = float(np.max(np.abs(backend.to_numpy(lps) - lpr)))
+                print(f"{dims:>4} {dtype:>8} {'mcint-' + be:>14} {t:>9.2f} {n / t / 1e6:>8.3f} "
+                      f"{tm / t:>11.2f}  max|dlogp| vs numpy {agree:.1e}")
+
+
+if __name__ == "__main__":
+    main()
