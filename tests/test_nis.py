@@ -69,7 +69,7 @@ def test_gaussian_pull_and_sample_weights():
     # weights = f / g: the mean estimates the integral; f/w recovers the density g
     assert abs(w.mean() - exact) < 5 * w.std() / math.sqrt(w.size)
     fx = f(np.asarray(b.to_numpy().x))
-    np.testing.assert_allclose(fx / np.asarray(b.to_numpy().prob), w, rtol=1e-8)
+    np.testing.assert_allclose(fx / np.asarray(b.to_numpy().prob), w, rtol=2e-4)  # float32
 
 
 def test_seed_repeats_exactly_and_differs_otherwise():
@@ -188,6 +188,7 @@ def test_multichannel_alpha_sums_to_one_and_channels_add_up():
     t = r.channels
     assert t.total == pytest.approx(r.value, rel=1e-12)
     assert np.sum(t.integrals) == pytest.approx(r.value, rel=1e-12)
+    assert r.channels.counts.sum() == 30_000
     # each channel carries its own peak
     assert t.integrals[0] == pytest.approx(mc.exact() / 2, rel=0.05)
 
@@ -197,13 +198,13 @@ def test_learned_channel_weights_are_normalised():
     it = Integrator(mc, seed=4, **SMALL)
     it.train(12_000)
     xp = it._torch.xp
-    feats = it._torch.asarray(np.random.default_rng(0).random((500, 2)))
-    prior = it._torch.asarray(np.random.default_rng(1).dirichlet(np.ones(3), 500))
+    feats = it._torch.asarray(np.random.default_rng(0).random((500, 2)), it.dtype)
+    prior = it._torch.asarray(np.random.default_rng(1).dirichlet(np.ones(3), 500), it.dtype)
     with torch.no_grad():
         a = it.cw.alpha(feats, prior, xp.asarray(np.ones(3, dtype=bool)))
         a2 = it.cw.alpha(feats, prior, xp.asarray(np.array([True, False, True])))
-    np.testing.assert_allclose(a.sum(axis=1).numpy(), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(a2.sum(axis=1).numpy(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(a.sum(axis=1).numpy(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(a2.sum(axis=1).numpy(), 1.0, rtol=1e-6)
     assert float(a2[:, 1].abs().max()) == 0.0
     # the network moved away from its zero initialisation
     assert float(it.cw.params[-1][0].detach().abs().sum()) > 0
@@ -343,3 +344,17 @@ def test_checkpoint_loads_without_pickle_and_checks_kind(tmp_path):
         serialize.load(p, expect_kind="flow")
     with pytest.raises(serialize.ModelFileError, match="channel"):
         Integrator.resume(p, TwoPeaks())
+
+
+def test_float64_and_integration_on_every_backend(backend):
+    # training on torch, sampling/integration on the backend under test; a numpy integrand
+    f, exact = gauss(2)
+    it = Integrator(f, 2, seed=9, dtype="float64", backend=backend, **SMALL)
+    it.train(3_000)
+    r = it.integrate(8_000)
+    assert abs(pull(r, exact)) < 4
+    ref = Integrator(f, 2, seed=9, dtype="float64", backend="numpy", **SMALL)
+    ref.train(3_000)
+    # CPU backends share the random stream: the same points, the same estimate
+    if backend.name in ("numpy", "numba", "torch", "strict"):
+        assert r.value == pytest.approx(ref.integrate(8_000).value, rel=1e-9)

@@ -203,7 +203,7 @@ class Integrator:
                  backend: str | Backend | None = None, seed: int | None = None,
                  loss: str | Callable[..., Any] | None = None, batch_size: int = 1024,
                  lr: float = 3e-3, schedule: str | Callable[[float], float] = "cosine",
-                 clip: float | None = 10.0, dtype: str = "float64",
+                 clip: float | None = 10.0, dtype: str = "float32",
                  flow: dict | bool | None = None, channel_weights: bool = True,
                  prior: str | Sequence[float] | None = "integrand",
                  cw_hidden: Sequence[int] = (32, 32),
@@ -374,7 +374,7 @@ class Integrator:
 
     # -- sampling one channel ---------------------------------------------------------------
     def _draw(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
-              samplers: Sequence[_Sampler]) -> dict[str, Any]:
+              samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
         """Draw ``n`` points in ``channel`` from the defensive mixture; evaluate the integrand.
 
         Returns backend arrays: ``u`` (flow space), ``r`` (channel chart), ``log_q_sample``
@@ -396,8 +396,11 @@ class Integrator:
             parts_lq.append(lq_f)
         if n_def > 0:
             u_d = rng.uniform((n_def, d), dt)
-            lq_d = s.flow.log_prob(u_d) if s.flow is not None else xp.zeros((n_def,),
-                                                                            dtype=u_d.dtype)
+            if s.flow is not None and need_logq:
+                lq_d = s.flow.log_prob(u_d)
+            else:
+                # a fresh training step gets every density from its own pass with gradients
+                lq_d = xp.zeros((n_def,), dtype=u_d.dtype)
             parts_u.append(u_d)
             parts_lq.append(lq_d)
         u = xp.concat(parts_u, axis=0) if len(parts_u) > 1 else parts_u[0]
@@ -556,12 +559,12 @@ class Integrator:
         return used_total
 
     def _collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
-                 samplers: Sequence[_Sampler]) -> dict[str, Any]:
+                 samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
         parts = []
         for c in range(self.n_channels):
             if counts[c] == 0:
                 continue
-            b = self._draw(c, int(counts[c]), eps, be, rng, samplers)
+            b = self._draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
             b["channels"] = be.asarray(np.full(int(counts[c]), c, dtype=np.int64))
             parts.append(b)
         xp = be.xp
@@ -578,7 +581,8 @@ class Integrator:
         tb = self._torch
         counts = self._alloc(self.batch_size, self.uniform_ratio)
         with self._no_grad():
-            batch = self._collect(counts, self.defensive, tb, self.rng_train, self.samplers)
+            batch = self._collect(counts, self.defensive, tb, self.rng_train, self.samplers,
+                                  need_logq=False)
         n = int(batch["target"].shape[0])
         self.calls += n
         self.train_calls += n
@@ -588,9 +592,8 @@ class Integrator:
                     and self.cw.params:
                 self._opt = None
                 self._leaves()
-        if self.beta < 1.0:
-            self._update_beta(batch)
         loss, means, variances = self._optimise(batch, fresh=True)
+        batch["log_q_sample"] = self._last_log_q_sample
         self.history.add(means, variances, counts)
         store = {k: batch[k] for k in ("u", "channels", "target", "log_q_sample",
                                        "alpha_prior", "features")}
@@ -642,6 +645,11 @@ class Integrator:
         active = xp.asarray(self.active)
         f, log_q = self._batch_terms(batch, channels, self.cw, active, self.samplers,
                                      self.defensive, True)
+        if fresh:
+            # fresh points were drawn from the current model: its density is the sampling one
+            batch["log_q_sample"] = log_q.detach()
+            if self.beta < 1.0:
+                self._update_beta(batch)
         f_fit = f
         if self.beta < 1.0:
             # tempered target |f|^beta (sign kept); zeros stay zero
@@ -651,6 +659,7 @@ class Integrator:
                              xp.zeros_like(a)) * xp.sign(f)
         loss = self.loss(f_fit, log_q, batch["log_q_sample"], channels if self.multichannel else None,
                          self.n_channels)
+        self._last_log_q_sample = batch["log_q_sample"]
         frozen = self._cw_params if (self.cw is not None and not self.cw.trainable) else ()
         self._opt.step(loss, frozen)
         lv = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
@@ -821,6 +830,10 @@ class Integrator:
             ess=D.effective_sample_size(ev_w), largest_weight_share=D.largest_weight_share(ev_w),
             defensive=eps, nonfinite_points=self.nonfinite_points,
             active_channels=int(self.active.sum()))
+        from ..health import diagnose, warn_if_bad
+
+        res.diagnostics = diagnose(ev_w, ch, self.n_channels, active=self.active)
+        warn_if_bad(res.diagnostics, "NIS integral")
         return res
 
     def sample(self, n: int, *, uniform_ratio: float = 0.1) -> Batch:

@@ -34,17 +34,24 @@ def next_beta(log_abs_f: np.ndarray, log_q: np.ndarray, beta: float, target: flo
     """
     lf = np.asarray(log_abs_f, dtype=np.float64)
     lq = np.asarray(log_q, dtype=np.float64)
+    # zero weights stay zero at every beta (0 * -inf would be nan)
+    lf = np.where(np.isfinite(lf), lf, -np.inf)
+    lq = np.where(np.isfinite(lf), lq, 0.0)
     if beta >= 1.0 or not np.isfinite(lf).any():
         return 1.0
     if ess_fraction(lf - lq) >= target:
         return 1.0
-    if ess_fraction(beta * lf - lq) < target:
+    if ess_fraction(_scale(lf, beta) - lq) < target:
         return beta
     lo, hi = beta, 1.0
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        if ess_fraction(mid * lf - lq) >= target:
+        if ess_fraction(_scale(lf, mid) - lq) >= target:
             lo = mid
         else:
             hi = mid
     return lo
+
+
+def _scale(lf: np.ndarray, b: float) -> np.ndarray:
+    return np.where(np.isfinite(lf), b * np.where(np.isfinite(lf), lf, 0.0), -np.inf)
