@@ -8,8 +8,10 @@
    averaged over seeds and the ratio mcint/vegas (goal 0.85 - 1.15), plus the pulls against
    the exact value (honest errors).
 2. Throughput, as ratios to vegas (> 1: mcint faster): the map (1e6 points, 8-d, forward +
-   Jacobian), one adapt step (training data for 1e6 points + regrid) and one full iteration
-   (1e6 calls of a cheap 8-d integrand), for the numpy, numba and torch backends.
+   Jacobian), one adapt step (training data for 1e6 points + regrid), one full iteration
+   (1e6 calls of a cheap 8-d integrand) and drawing a weighted sample of 1e6 points (vegas:
+   ``random_batch`` + integrand; mcint: ``sample(n, shuffle=False)``), for the numpy, numba and
+   torch backends.
 
 Every contender runs with the same thread settings (one thread; set before numpy is imported).
 Timings are the best of several repeats; on a shared machine they are still noisy -- compare
@@ -189,9 +191,14 @@ def throughput(args) -> None:
     def vegas_iter():
         vinteg(vfb, nitn=1, neval=n)
 
+    def vegas_sample():
+        for x, w in vinteg.random_batch():
+            fcheap(x) * w
+
     reps = args.repeats
     t_vegas = {"map": best_of(vegas_map, reps), "adapt": best_of(vegas_adapt, reps),
-               "iteration": best_of(vegas_iter, max(1, reps // 2))}
+               "iteration": best_of(vegas_iter, max(1, reps // 2)),
+               "sample": best_of(vegas_sample, max(1, reps // 2))}
     rows = []
     for bname in args.backends:
         try:
@@ -216,14 +223,19 @@ def throughput(args) -> None:
                 m.adapt(alpha=0.5)
             be.synchronize()
 
-        integ = VEGAS(fcheap, dims, backend=be, seed=1, batch_size=n)
+        integ = VEGAS(fcheap, dims, backend=be, seed=1)
         integ.train(n, nitn=1)
 
         def mc_iter(integ=integ):
             integ.train(n, nitn=1)
 
+        def mc_sample(integ=integ, be=be):
+            integ.sample(n, shuffle=False)
+            be.synchronize()
+
         t = {"map": best_of(mc_map, reps), "adapt": best_of(mc_adapt, reps),
-             "iteration": best_of(mc_iter, max(1, reps // 2))}
+             "iteration": best_of(mc_iter, max(1, reps // 2)),
+             "sample": best_of(mc_sample, max(1, reps // 2))}
         rows.append((bname, t))
     print(f"\n== throughput: {n:.0e} points, {dims}-d, best of {reps}; ratio = vegas time / "
           f"mcint time (> 1: mcint faster) ==")
@@ -232,7 +244,8 @@ def throughput(args) -> None:
     print(head)
     print("-" * len(head))
     labels = {"map": "map forward + jacobian", "adapt": "adapt step (training + regrid)",
-              "iteration": "full iteration (cheap integrand)"}
+              "iteration": "full iteration (cheap integrand)",
+              "sample": "sample x + weights (cheap integrand)"}
     for key, label in labels.items():
         line = f"{label:<34} {1e3 * t_vegas[key]:>10.1f}"
         for _, t in rows:

@@ -187,20 +187,25 @@ class VEGAS:
             else:
                 h = self.rng.categorical(be.asarray(p_host), n)
                 share = xp.take(be.asarray(p_host, dtype="float64"), h)
-            u = self.rng.uniform((n, self.dims), self.dtype)
-            y = K.stratified_y(h, u, nstrat)
-            x, jac = self.map.forward_jac(y)
-            if self.domain is not None:
-                x = self.domain.forward(x)[0]
-            f = self.integrand(x, be)
             wdt = be.dtype(self.dtype)
-            jac64 = xp.astype(jac, xp.float64) * dv
-            weights = xp.astype(f, xp.float64) * jac64 / share
-            prob = share / jac64
+            parts = []
+            for i in range(0, n, self.batch_size):
+                j = min(i + self.batch_size, n)
+                u = self.rng.uniform((j - i, self.dims), self.dtype)
+                y = K.stratified_y(h[i:j], u, nstrat)
+                x, jac = self.map.forward_jac(y)
+                if self.domain is not None:
+                    x = self.domain.forward(x)[0]
+                f = self.integrand(x, be)
+                jac64 = xp.astype(jac, xp.float64) * dv
+                weights = xp.astype(f, xp.float64) * jac64 / share[i:j]
+                parts.append((x, f, xp.astype(weights, wdt), xp.astype(share[i:j] / jac64, wdt)))
+            x, f, weights, prob = (parts[0][k] if len(parts) == 1 else
+                                   xp.concat([p[k] for p in parts], axis=0) for k in range(4))
             if stratified and shuffle:
                 perm = xp.argsort(self.rng.uniform(n, "float64"))
                 x, f, weights, prob = (xp.take(a, perm, axis=0) for a in (x, f, weights, prob))
-            return Batch(x=x, weights=xp.astype(weights, wdt), prob=xp.astype(prob, wdt), f=f)
+            return Batch(x=x, weights=weights, prob=prob, f=f)
 
     # -- files -----------------------------------------------------------------------------
     def save(self, path: str) -> str:
