@@ -24,7 +24,7 @@ EXTRAS = {
     "torch": "test,events",
     "strict": "test,events,strict",
     "cupy": "test,events,cupy",
-    "all": "test,events,numba,strict,safetensors",
+    "all": "test,events,numba,strict,safetensors,plot",
 }
 # Two shared cores: torch's OpenMP spin-wait otherwise slows every step badly.
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1"}
