@@ -22,6 +22,7 @@ _LAZY = {
     "AdaptiveMap": "mcint.vegas",
     "Integrator": "mcint.nis",
     "Flow": "mcint.flows",
+    "SamplerWarning": "mcint.health",
     "transforms": "mcint.transforms",
     "phasespace": "mcint.phasespace",
     "processes": "mcint.processes",

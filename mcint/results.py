@@ -60,6 +60,8 @@ class Result:
         self.weighted = bool(weighted)
         self.label = label
         self._its: list[IterationResult] = []
+        #: weight statistics of the sampler (:class:`mcint.health.WeightDiagnostics`), if known
+        self.diagnostics: Any = None
         for it in iterations:
             self.add(it)
 

@@ -182,7 +182,7 @@ class VEGAS:
                     nh_host[np.argsort(-(r - nh_host), kind="stable")[:rest]] += 1
                 nh_host += 1
                 nh = be.asarray(nh_host)
-                h = xp.repeat(xp.arange(nhcube, dtype=xp.int64, device=be.device), nh)
+                h = K.cube_index(nh, n)
                 share = xp.take(xp.astype(nh, xp.float64), h) / n
             else:
                 h = self.rng.categorical(be.asarray(p_host), n)
@@ -296,15 +296,22 @@ class VEGAS:
         calls = check_int(calls, "calls", 10)
         nitn = check_int(nitn, "nitn", 1)
         result = Result(weighted=adapt, label="VEGAS " + ("training" if adapt else "integration"))
+        kept: list[np.ndarray] = []
         with use(self.backend):
             self._configure(calls)
-            for _ in range(nitn):
-                result.add(self._iteration(adapt))
+            for i in range(nitn):
+                # weight diagnostics: every frozen iteration, the last adapting one
+                result.add(self._iteration(adapt, kept if (not adapt or i == nitn - 1) else None))
         self.history.append(result)
+        from ..health import diagnose, warn_if_bad
+
+        result.diagnostics = diagnose(np.concatenate(kept))
+        if not adapt:
+            warn_if_bad(result.diagnostics, "VEGAS integral", stacklevel=4)
         return result
 
     # -- one iteration ---------------------------------------------------------------------
-    def _iteration(self, adapt: bool) -> IterationResult:
+    def _iteration(self, adapt: bool, kept: list[np.ndarray] | None = None) -> IterationResult:
         be, xp = self.backend, self.backend.xp
         strat = self.strat
         assert strat is not None
@@ -315,9 +322,10 @@ class VEGAS:
         total = var = 0.0
         neval = 0
         sigma2 = []
+        n_kept = len(kept) if kept is not None else 0
         for c0, c1, m in _plan_chunks(nh_host, self.batch_size):
             nh_c = nh[c0:c1]
-            hloc = xp.repeat(xp.arange(c1 - c0, dtype=xp.int64, device=be.device), nh_c)
+            hloc = K.cube_index(nh_c, m)
             u = self.rng.uniform((m, self.dims), self.dtype)
             y = K.stratified_y(hloc + c0 if c0 else hloc, u, strat.nstrat)
             x, jac = self.map.forward_jac(y)
@@ -327,6 +335,8 @@ class VEGAS:
             fj = xp.astype(f * jac, xp.float64) * dv
             wf = fj / xp.take(xp.astype(nh_c, xp.float64), hloc)
             s1, v = K.cube_stats(hloc, wf, nh_c, EPSILON, be)
+            if kept is not None:
+                kept.append(be.to_numpy(wf))
             total += float(xp.sum(s1))
             var += float(xp.sum(v))
             neval += m
@@ -334,6 +344,9 @@ class VEGAS:
                 sigma2.append(v)
             if train_map:
                 self.map.add_training_data(y, fj * fj)
+        if kept is not None:
+            # this iteration's terms times its points: event weights whose mean is the estimate
+            kept[n_kept:] = [np.concatenate(kept[n_kept:]) * float(neval)]
         if adapt and strat.adaptive:
             strat.update(sigma2[0] if len(sigma2) == 1 else xp.concat(sigma2))
         if train_map:
