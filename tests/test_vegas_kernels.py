@@ -104,3 +104,12 @@ def test_kernels_decline_foreign_arrays(numba_be):
     with B.use(numba_be):
         x, jac = K.map_forward(g, y)
     assert isinstance(x, torch.Tensor)
+
+
+def test_cube_index_without_repeat():
+    """The searchsorted route (for cupy, whose repeat takes no array of counts) == repeat."""
+    counts = np.array([2, 0, 3, 1, 5, 0, 0, 2])
+    a = K.cube_index(counts, int(counts.sum()), use_repeat=True)
+    b = K.cube_index(counts, int(counts.sum()), use_repeat=False)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, np.repeat(np.arange(8), counts))

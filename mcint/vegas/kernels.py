@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_cupy_namespace
 
 from ..backends import Backend, fusable
 
@@ -172,6 +172,22 @@ def adapt_grid(grid: Any, sum_f: Any, n_f: Any, alpha: float, new_ninc: int) -> 
         inner = xp.clip(inner, 0.0, 1.0)  # round-off at the last edge; rows run from 0 to 1
         rows.append(xp.concat([g[d, :1], inner, g[d, -1:]]))
     return xp.astype(xp.stack(rows, axis=0), grid.dtype)
+
+
+def cube_index(counts: Any, total: int, *, use_repeat: bool | None = None) -> Any:
+    """``[0]*counts[0] + [1]*counts[1] + ...``: the hypercube of each point, as int64.
+
+    ``xp.repeat`` where it takes an array of counts; cupy's does not, so there the index
+    comes from ``searchsorted`` on the cumulative counts (same result, O(n log ncube)).
+    """
+    xp = array_namespace(counts)
+    dev = getattr(counts, "device", None)
+    if use_repeat is None:
+        use_repeat = not is_cupy_namespace(xp)
+    if use_repeat:
+        return xp.repeat(xp.arange(counts.shape[0], dtype=xp.int64, device=dev), counts)
+    ends = xp.cumulative_sum(xp.astype(counts, xp.int64))
+    return xp.searchsorted(ends, xp.arange(total, dtype=xp.int64, device=dev), side="right")
 
 
 @fusable("vegas-stratify")
