@@ -113,3 +113,17 @@ def test_cube_index_without_repeat():
     b = K.cube_index(counts, int(counts.sum()), use_repeat=False)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, np.repeat(np.arange(8), counts))
+
+
+def test_stratified_y_both_routes_against_digits(numba_be):
+    """Few points (per-point digits) and many points (digit table) give the same y."""
+    nstrat = (3, 4, 2)
+    rng = np.random.default_rng(9)
+    for n in (3, 500):
+        h = np.sort(rng.integers(0, 24, n))
+        u = rng.random((n, 3))
+        digits = np.stack([h % 3, (h // 3) % 4, h // 12], axis=1)
+        expect = (digits + u) / np.array(nstrat)
+        fused, ref = _both(numba_be, K.stratified_y, h, u, nstrat)
+        np.testing.assert_array_equal(ref[0], expect)
+        np.testing.assert_array_equal(fused[0], expect)

@@ -13,6 +13,7 @@ The grid has shape ``(dims, ninc + 1)``: row ``d`` holds the increment edges
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from array_api_compat import array_namespace, is_cupy_namespace
@@ -194,15 +195,31 @@ def cube_index(counts: Any, total: int, *, use_repeat: bool | None = None) -> An
 def stratified_y(hcube: Any, u: Any, nstrat: tuple[int, ...]) -> Any:
     """Points ``y`` in hypercube ``hcube[i]`` (mixed-radix digits, axis 0 fastest) from ``u``."""
     xp = array_namespace(hcube, u)
-    if _blocks(u) is not None:
-        return xp.concat([stratified_y.reference(hcube[i:j], u[i:j, :], nstrat)
-                          for i, j in _blocks(u)], axis=0)
-    rem = hcube
+    dev = getattr(u, "device", None)
+    n = hcube.shape[0]
+    ncube = math.prod(nstrat)
+    scale = xp.asarray(nstrat, dtype=u.dtype, device=dev)
+    if ncube <= n:
+        # decode every cube once, then gather rows: no integer division per point
+        table = _digits(xp, xp.arange(ncube, dtype=xp.int64, device=dev), nstrat, u.dtype)
+
+        def block(i: int, j: int) -> Any:
+            return (xp.take(table, hcube[i:j], axis=0) + u[i:j, :]) / scale
+    else:
+        def block(i: int, j: int) -> Any:
+            return (_digits(xp, hcube[i:j], nstrat, u.dtype) + u[i:j, :]) / scale
+    blocks = _blocks(u)
+    if blocks is None:
+        return block(0, n)
+    return xp.concat([block(i, j) for i, j in blocks], axis=0)
+
+
+def _digits(xp: Any, h: Any, nstrat: tuple[int, ...], dtype: Any) -> Any:
+    """Mixed-radix digits of ``h`` (axis 0 fastest), shape ``(len(h), dims)``."""
     cols = []
-    for d, ns in enumerate(nstrat):
-        digit = rem % ns
-        rem = rem // ns
-        cols.append((xp.astype(digit, u.dtype) + u[:, d]) / ns)
+    for ns in nstrat:
+        cols.append(xp.astype(h % ns, dtype))
+        h = h // ns
     return xp.stack(cols, axis=1)
 
 
