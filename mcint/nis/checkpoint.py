@@ -63,7 +63,7 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
         recent_fields=sorted(it._recent[0]) if it._recent else [],
         caller_calls=c.total_calls, caller_nonfinite=c.skipped,
         vegas=[s.vmap is not None for s in it.samplers],
-        n_channels=it.n_channels, dims=it.dims)
+        n_channels=it.n_channels, dims=it.dims, pending_train=it._pending_train)
     serialize.save(path, KIND, {"options": opts, "state": state}, arrays)
 
 
@@ -104,6 +104,8 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     it.beta = float(st["beta"])
     it.train_calls, it.vegas_calls = int(st["train_calls"]), int(st["vegas_calls"])
     it.train_time = float(st["train_time"])
+    pt = st.get("pending_train")
+    it._pending_train = None if pt is None else {k: int(v) for k, v in pt.items()}
     it.active = np.asarray(st["active"], dtype=bool)
     it.log = list(st["log"])
     from .integrator import _History

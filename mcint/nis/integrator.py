@@ -309,6 +309,8 @@ class Integrator:
         self._opt: Any = None
         self._exported: dict[str, Any] = {}
         self._recent: list[dict] = []
+        #: a train() call in progress (written into checkpoints, so resume can finish it)
+        self._pending_train: dict[str, int] | None = None
 
     # -- construction helpers --------------------------------------------------------------
     def _train_backend(self) -> Backend:
@@ -479,43 +481,83 @@ class Integrator:
         return xp.take(vals, xp.argsort(perm), axis=0)
 
     # -- training ---------------------------------------------------------------------------
-    def train(self, calls: int, callback: Callable[[TrainingStatus], Any] | None = None
+    def train(self, calls: int | None = None,
+              callback: Callable[[TrainingStatus], Any] | None = None, *,
+              checkpoint_path: str | None = None, checkpoint_every: int | None = 100
               ) -> list[dict]:
         """Train for a budget of ``calls`` integrand evaluations; returns the step log.
 
         On the first call with ``vegas_init``, ``vegas_fraction`` of the budget pre-trains the
         VEGAS maps. ``callback(status)`` runs after every optimisation step.
+
+        With ``checkpoint_path`` a checkpoint is written there atomically every
+        ``checkpoint_every`` fresh steps (``None``: only at the end), at the end, and when
+        SIGINT or SIGTERM arrives (then the run stops with ``KeyboardInterrupt`` or
+        ``SystemExit``; the handlers are installed only during this call). A checkpoint
+        written mid-call remembers the call: after :meth:`resume`, ``train()`` (or ``train``
+        with the same ``calls``) finishes it, and the result equals an uninterrupted run.
         """
+        from ..interrupt import SignalGuard
+
+        pending = self._pending_train
+        if pending is not None:
+            if calls is not None and int(calls) != pending["calls"]:
+                raise ValueError(
+                    f"this integrator was checkpointed in the middle of train(calls="
+                    f"{pending['calls']}) ({pending['done']} of {pending['n_fresh']} steps "
+                    f"done); call train() or train({pending['calls']}) to finish it first, "
+                    f"got calls={calls}")
+            calls = pending["calls"]
+        if calls is None:
+            raise TypeError("train() needs calls (the integrand-call budget)")
         _check_int(calls, "calls", 1)
+        if checkpoint_every is not None:
+            _check_int(checkpoint_every, "checkpoint_every", 1)
         if self._torch is None:
             raise RuntimeError("training needs torch (pip install torch); integrate() and "
                                "sample() of a loaded model do not")
         t0 = time.perf_counter()
-        budget = int(calls)
         tb = self._torch
-        if self.vegas_init and self.vegas_calls == 0 and self.step == 0:
-            used = self._pretrain_vegas(int(budget * self.vegas_fraction))
-            budget -= used
-        self._leaves()
-        self._exported = {}
-        n_fresh = max(budget // self.batch_size, 0)
-        total_steps = n_fresh * (1 + self.buffered_steps)
-        start_step = self.step
-        for k in range(n_fresh):
-            self._set_lr((self.step - start_step) / max(total_steps, 1))
-            status = self._fresh_step()
-            if callback is not None:
-                callback(status)
-            for _ in range(self.buffered_steps):
-                if len(self.buffer) < self.batch_size:
+        with SignalGuard() if checkpoint_path is not None else contextlib.nullcontext() as guard:
+            if pending is None:
+                budget = int(calls)
+                if self.vegas_init and self.vegas_calls == 0 and self.step == 0:
+                    used = self._pretrain_vegas(int(budget * self.vegas_fraction))
+                    budget -= used
+                pending = dict(calls=int(calls), n_fresh=max(budget // self.batch_size, 0),
+                               start_step=self.step, done=0)
+                self._pending_train = pending
+            self._leaves()
+            self._exported = {}
+            n_fresh, start_step = int(pending["n_fresh"]), int(pending["start_step"])
+            total_steps = n_fresh * (1 + self.buffered_steps)
+            for k in range(int(pending["done"]), n_fresh):
+                if guard is not None and guard.caught:
                     break
                 self._set_lr((self.step - start_step) / max(total_steps, 1))
-                status = self._buffered_step()
+                status = self._fresh_step()
                 if callback is not None:
                     callback(status)
-            del k
-        tb.synchronize()
-        self.train_time += time.perf_counter() - t0
+                for _ in range(self.buffered_steps):
+                    if len(self.buffer) < self.batch_size:
+                        break
+                    self._set_lr((self.step - start_step) / max(total_steps, 1))
+                    status = self._buffered_step()
+                    if callback is not None:
+                        callback(status)
+                pending["done"] = k + 1
+                if (checkpoint_path is not None and checkpoint_every is not None
+                        and pending["done"] % int(checkpoint_every) == 0
+                        and pending["done"] < n_fresh):
+                    self.save(checkpoint_path)
+            if guard is not None and guard.caught:
+                self.save(checkpoint_path)
+                guard.raise_if_caught()
+            self._pending_train = None
+            tb.synchronize()
+            self.train_time += time.perf_counter() - t0
+            if checkpoint_path is not None:
+                self.save(checkpoint_path)
         return self.log
 
     def _set_lr(self, t: float) -> None:
