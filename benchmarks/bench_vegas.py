@@ -148,17 +148,21 @@ def accuracy(args) -> None:
 
 
 # -- throughput ----------------------------------------------------------------------------
-def best_of(fn, repeats):
-    fn()  # warm-up (numba compilation, allocator)
-    ts = []
+def interleaved_best(contenders: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Best time of each contender, the contenders taking turns (fair under changing load)."""
+    for fn in contenders.values():
+        fn()  # warm-up (numba compilation, allocator)
+    best = dict.fromkeys(contenders, math.inf)
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+        for name, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
 
 
 def throughput(args) -> None:
+    import gvar
     import vegas
 
     n = 200_000 if args.quick else 1_000_000
@@ -172,34 +176,23 @@ def throughput(args) -> None:
     grid = np.array(vm.grid)
     xbuf = np.empty_like(y)
     jbuf = np.empty(n)
-
-    def vegas_map():
-        vm.map(y, xbuf, jbuf)
-
-    def vegas_adapt():
-        vm.add_training_data(y, f2)
-        vm.adapt(alpha=0.5)
-
     fcheap, _ = gauss(dims, 0.2)
-    import gvar
-
     gvar.ranseed(1)
     vinteg = vegas.Integrator(dims * [[0.0, 1.0]])
     vfb = vegas.batchintegrand(fcheap)
     vinteg(vfb, nitn=1, neval=n)
 
-    def vegas_iter():
-        vinteg(vfb, nitn=1, neval=n)
-
     def vegas_sample():
         for x, w in vinteg.random_batch():
             fcheap(x) * w
 
-    reps = args.repeats
-    t_vegas = {"map": best_of(vegas_map, reps), "adapt": best_of(vegas_adapt, reps),
-               "iteration": best_of(vegas_iter, max(1, reps // 2)),
-               "sample": best_of(vegas_sample, max(1, reps // 2))}
-    rows = []
+    tasks: dict[str, dict[str, Callable[[], None]]] = {
+        "map": {"vegas": lambda: vm.map(y, xbuf, jbuf)},
+        "adapt": {"vegas": lambda: (vm.add_training_data(y, f2), vm.adapt(alpha=0.5))},
+        "iteration": {"vegas": lambda: vinteg(vfb, nitn=1, neval=n)},
+        "sample": {"vegas": vegas_sample},
+    }
+    names = []
     for bname in args.backends:
         try:
             be = mcint.get_backend(bname)
@@ -208,9 +201,12 @@ def throughput(args) -> None:
             continue
         if bname.startswith("torch"):
             be.torch.set_num_threads(1)
+        names.append(bname)
         m = AdaptiveMap(dims, grid=grid, backend=be)
         yb = be.asarray(y)
         f2b = be.asarray(f2)
+        integ = VEGAS(fcheap, dims, backend=be, seed=1)
+        integ.train(n, nitn=1)
 
         def mc_map(m=m, yb=yb, be=be):
             with mcint.use(be):
@@ -223,33 +219,31 @@ def throughput(args) -> None:
                 m.adapt(alpha=0.5)
             be.synchronize()
 
-        integ = VEGAS(fcheap, dims, backend=be, seed=1)
-        integ.train(n, nitn=1)
-
-        def mc_iter(integ=integ):
-            integ.train(n, nitn=1)
-
         def mc_sample(integ=integ, be=be):
             integ.sample(n, shuffle=False)
             be.synchronize()
 
-        t = {"map": best_of(mc_map, reps), "adapt": best_of(mc_adapt, reps),
-             "iteration": best_of(mc_iter, max(1, reps // 2)),
-             "sample": best_of(mc_sample, max(1, reps // 2))}
-        rows.append((bname, t))
-    print(f"\n== throughput: {n:.0e} points, {dims}-d, best of {reps}; ratio = vegas time / "
-          f"mcint time (> 1: mcint faster) ==")
-    head = f"{'task':<34} {'vegas [ms]':>10}" + "".join(
-        f" {b + ' [ms]':>12} {'ratio':>6}" for b, _ in rows)
+        tasks["map"][bname] = mc_map
+        tasks["adapt"][bname] = mc_adapt
+        tasks["iteration"][bname] = lambda integ=integ: integ.train(n, nitn=1)
+        tasks["sample"][bname] = mc_sample
+    reps = args.repeats
+    times = {k: interleaved_best(c, reps if k in ("map", "adapt") else max(2, reps // 2))
+             for k, c in tasks.items()}
+    print(f"\n== throughput: {n:.0e} points, {dims}-d, best of {reps} (contenders interleaved); "
+          f"ratio = vegas time / mcint time (> 1: mcint faster) ==")
+    head = f"{'task':<36} {'vegas [ms]':>10}" + "".join(
+        f" {b + ' [ms]':>12} {'ratio':>6}" for b in names)
     print(head)
     print("-" * len(head))
     labels = {"map": "map forward + jacobian", "adapt": "adapt step (training + regrid)",
               "iteration": "full iteration (cheap integrand)",
               "sample": "sample x + weights (cheap integrand)"}
     for key, label in labels.items():
-        line = f"{label:<34} {1e3 * t_vegas[key]:>10.1f}"
-        for _, t in rows:
-            line += f" {1e3 * t[key]:>12.1f} {t_vegas[key] / t[key]:>6.2f}"
+        t = times[key]
+        line = f"{label:<36} {1e3 * t['vegas']:>10.1f}"
+        for b in names:
+            line += f" {1e3 * t[b]:>12.1f} {t['vegas'] / t[b]:>6.2f}"
         print(line)
 
 
