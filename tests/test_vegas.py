@@ -59,6 +59,9 @@ CASES = {
 }
 
 
+# the weight-tail heuristic (mcint.health) flags the discontinuous simplex integrand although
+# its VEGAS error is honest (see the many-seed pull test); this test checks the pulls
+@pytest.mark.filterwarnings("ignore:the VEGAS integral may be wrong")
 @pytest.mark.parametrize("case", list(CASES))
 def test_exact_integrals(backend, case):
     (f, exact), dims, calls, max_rel = CASES[case]
