@@ -9,8 +9,9 @@
    the exact value (honest errors).
 2. Throughput, as ratios to vegas (> 1: mcint faster): the map (1e6 points, 8-d, forward +
    Jacobian), one adapt step (training data for 1e6 points + regrid), one full iteration
-   (1e6 calls of a cheap 8-d integrand) and drawing a weighted sample of 1e6 points (vegas:
-   ``random_batch`` + integrand; mcint: ``sample(n, shuffle=False)``), for the numpy, numba and
+   (1e6 calls of a cheap 8-d integrand) and drawing a weighted sample of 1e6 points (mcint:
+   ``sample(n, shuffle=False)``, full arrays; vegas: ``Integrator.sample`` + integrand, full
+   arrays, and its streaming ``random_batch``, which keeps no arrays), for the numpy, numba and
    torch backends.
 
 Every contender runs with the same thread settings (one thread; set before numpy is imported).
@@ -183,6 +184,12 @@ def throughput(args) -> None:
     vinteg(vfb, nitn=1, neval=n)
 
     def vegas_sample():
+        # vegas' own sampler: full (x, wgt) arrays, then weights f(x) * wgt
+        wgt, x = vinteg.sample(nbatch=n, mode="lbatch")
+        fcheap(x) * wgt
+
+    def vegas_stream():
+        # vegas' batch iterator: views into work buffers, no full arrays kept
         for x, w in vinteg.random_batch():
             fcheap(x) * w
 
@@ -191,6 +198,7 @@ def throughput(args) -> None:
         "adapt": {"vegas": lambda: (vm.add_training_data(y, f2), vm.adapt(alpha=0.5))},
         "iteration": {"vegas": lambda: vinteg(vfb, nitn=1, neval=n)},
         "sample": {"vegas": vegas_sample},
+        "stream": {"vegas": vegas_stream},
     }
     names = []
     for bname in args.backends:
@@ -227,6 +235,7 @@ def throughput(args) -> None:
         tasks["adapt"][bname] = mc_adapt
         tasks["iteration"][bname] = lambda integ=integ: integ.train(n, nitn=1)
         tasks["sample"][bname] = mc_sample
+        tasks["stream"][bname] = mc_sample
     reps = args.repeats
     times = {k: interleaved_best(c, reps if k in ("map", "adapt") else max(2, reps // 2))
              for k, c in tasks.items()}
@@ -238,7 +247,8 @@ def throughput(args) -> None:
     print("-" * len(head))
     labels = {"map": "map forward + jacobian", "adapt": "adapt step (training + regrid)",
               "iteration": "full iteration (cheap integrand)",
-              "sample": "sample x + weights (cheap integrand)"}
+              "sample": "sample x + weights (vegas .sample)",
+              "stream": "same, vegas streaming random_batch"}
     for key, label in labels.items():
         t = times[key]
         line = f"{label:<36} {1e3 * t['vegas']:>10.1f}"
