@@ -391,3 +391,15 @@ def test_init_from_an_adaptive_map_and_composition():
     x, ld = chain.forward(zz)
     z2, ld2 = chain.inverse(x)
     assert np.allclose(z2, zz, atol=1e-9) and np.allclose(ld, -ld2, atol=1e-8)
+
+
+def test_chunked_evaluation_equals_one_pass(backend):
+    flow = perturbed(Flow(3, condition_dims=1)).to(backend)
+    x = backend.asarray(interior(103, 3, seed=5))
+    c = backend.asarray(RNG.random((103, 1)))
+    flow.chunk_size = None
+    z1, ld1 = flow.inverse(x, c)
+    flow.chunk_size = 25  # 103 = 4 * 25 + 3: a short last chunk
+    z2, ld2 = flow.inverse(x, c)
+    assert np.allclose(backend.to_numpy(z1), backend.to_numpy(z2), atol=1e-13)
+    assert np.allclose(backend.to_numpy(ld1), backend.to_numpy(ld2), atol=1e-12)
