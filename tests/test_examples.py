@@ -77,12 +77,13 @@ def _physics(name):
     return examples.get(name)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["ee-mumu", "drell-yan", "ee-qqg"])
-def test_physics_events_conserve_momentum(name):
+def test_physics_events_conserve_momentum(name, dtype):
     ex = _physics(name)
     f = ex.integrand()
     rng = np.random.default_rng(2)
-    x = rng.random((200, ex.dims))
+    x = rng.random((200, ex.dims)).astype(dtype)   # float32: the default NIS sampler dtype
     channels = None
     if hasattr(f, "evaluate"):           # multi-channel: the sampler hands out features
         x = np.concatenate([np.asarray(f.evaluate(x[c::3], c).features) for c in range(3)])
@@ -94,6 +95,9 @@ def test_physics_events_conserve_momentum(name):
     np.testing.assert_allclose(p[:, inc].sum(axis=1), p[:, ~inc].sum(axis=1),
                                atol=1e-8 * float(np.abs(p).max()))
     assert np.all(ev.masses < 1e-3 * p[..., 0] + 1e-9)     # massless leptons and partons
+    # on shell to full precision (kinematics run in float64 whatever the sampler's dtype)
+    m2 = p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, axis=-1)
+    np.testing.assert_allclose(m2, ev.masses**2, atol=1e-9 * float(p[..., 0].max()) ** 2)
     info = ex.physics.run_info(1.5, 0.1, 3)
     assert info.xsec == 1.5 and info.beams[0] != 0 and info.energies[0] > 0
 

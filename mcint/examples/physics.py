@@ -51,6 +51,9 @@ class ProcessEvents:
 
     def momenta(self, x: Any) -> tuple[Any, Any, Any]:
         """``(momenta (n, k, 4), pdg, scale)`` for sampled points ``x``."""
+        # Kinematics in float64 even for a float32 sampler: event files need momentum
+        # conservation and on-shell masses to full precision.
+        x = np.asarray(x, dtype=np.float64)
         if self.channel_arg is None:
             mom, pdg, _, _, scale = self.process.events(x)
         else:
