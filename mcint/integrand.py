@@ -110,7 +110,7 @@ class Integrand:
             i = int(np.flatnonzero(bad)[0])
             where = be.to_numpy(x[i:i + 1, :])[0].tolist()
             msg = (f"the integrand returned {nbad} non-finite value(s) out of {n} "
-                   f"(first: {vals[i]!r} at x={where})")
+                   f"(first: {float(vals[i])!r} at x={where})")
             if self.nonfinite == "raise":
                 raise NonFiniteIntegrandError(
                     msg + "; fix the integrand or pass nonfinite='zero' to count them as 0")

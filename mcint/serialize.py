@@ -119,8 +119,12 @@ def _safetensors_bytes(arrays: dict[str, np.ndarray], text: str) -> bytes:
 
 def _atomic_write(path: str, write: Any) -> None:
     d = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(d) and not os.path.isdir(d):
+        raise NotADirectoryError(f"cannot save {path!r}: {d!r} is a file, not a directory")
     if not os.path.isdir(d):
         raise FileNotFoundError(f"cannot save {path!r}: directory {d!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save {path!r}: it is a directory; give a file name")
     if os.path.exists(path):
         mode = os.stat(path).st_mode & 0o777
     else:  # what open() would give: mkstemp's 0600 is for the temporary file only

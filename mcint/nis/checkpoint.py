@@ -17,6 +17,18 @@ import numpy as np
 KIND = "nis-checkpoint"
 
 
+class _Fields(dict):
+    """The checkpoint's state: a missing entry is a corrupt file, not a ``KeyError``."""
+
+    where = "checkpoint"
+
+    def __missing__(self, key: str) -> Any:
+        from ..serialize import ModelFileError
+
+        raise ModelFileError(f"{self.where}: checkpoint state lacks {key!r} (corrupt, or "
+                             "written by another mcint version)")
+
+
 def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
     from .. import serialize
 
@@ -74,8 +86,12 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     from ..vegas import AdaptiveMap
 
     meta, arrays = serialize.load(path, expect_kind=KIND)
+    where = os.fspath(path)
+    if not isinstance(meta.get("options"), dict) or not isinstance(meta.get("state"), dict):
+        raise serialize.ModelFileError(f"{where}: checkpoint metadata lacks 'options'/'state'")
     opts = dict(meta["options"])
-    st = meta["state"]
+    st = _Fields(meta["state"])
+    st.where = where
     opts.update(overrides)
     it = cls(integrand, dims if dims is not None else st["dims"], channels=channels,
              backend=backend, **opts)

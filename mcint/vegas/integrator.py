@@ -254,6 +254,9 @@ class VEGAS:
                     batch_size=meta["batch_size"], max_neval_hcube=meta["max_neval_hcube"],
                     max_nhcube=meta["max_nhcube"])
             grid = arrays["grid"]
+            if grid.dtype.kind != "f" or grid.ndim != 2 or grid.shape[0] != dims:
+                raise ValueError(f"grid must be a float array of shape ({dims}, ninc + 1), "
+                                 f"got {grid.dtype} {grid.shape}")
             v.map = AdaptiveMap(dims, grid=grid, backend=v.backend)
             st = meta["strat"]
             if st is not None:
@@ -261,8 +264,9 @@ class VEGAS:
                                        neval_frac=v.neval_frac, beta=v.beta,
                                        max_neval_hcube=v.max_neval_hcube, backend=v.backend)
                 sigf = arrays["sigf"]
-                if sigf.shape != (strat.nhcube,):
-                    raise ValueError(f"sigf has shape {sigf.shape}, expected ({strat.nhcube},)")
+                if sigf.shape != (strat.nhcube,) or sigf.dtype.kind != "f":
+                    raise ValueError(f"sigf is {sigf.dtype} {sigf.shape}, expected float "
+                                     f"({strat.nhcube},)")
                 strat.sigf = v.backend.asarray(sigf, dtype="float64")
                 strat.sum_sigf = float(st["sum_sigf"])
                 v.strat = strat

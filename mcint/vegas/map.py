@@ -128,6 +128,12 @@ class AdaptiveMap(Transform):
     def add_training_data(self, y: Any, f2: Any) -> None:
         """Accumulate training weights ``f2`` (VEGAS: ``(f * J)**2``) at points ``y``."""
         check_batch(y, self.dims, "y")
+        if tuple(f2.shape) != (y.shape[0],):
+            raise ValueError(f"training weights f2 must have shape ({y.shape[0]},) like the "
+                             f"{y.shape[0]} points y, got {tuple(f2.shape)}")
+        if bool(array_namespace(f2).any(f2 < 0)):
+            raise ValueError("training weights f2 must be >= 0 (VEGAS uses (f*J)**2); got "
+                             "negative values: pass abs(f) or f**2 for a signed integrand")
         be = backend_of(self._grid)
         s, c = K.training_data(y, f2, self.ninc, be)
         if self._sum_f is None:

@@ -37,6 +37,15 @@ def choose_nstrat(neval: int, dims: int, neval_frac: float, beta: float,
         nplus = 0
     nplus = min(max(nplus, 0), dims)
     nstrat = [ns + 1] * nplus + [ns] * (dims - nplus)
+    if math.prod(nstrat) > max_nhcube:
+        # jump to the all-(cap + 1) state the one-by-one loop passes through anyway (one step
+        # at a time it would take ~neval^(1/dims) steps: hours for absurd neval)
+        cap = max(int(round(max_nhcube ** (1.0 / dims))), 1)
+        while cap > 1 and cap**dims > max_nhcube:
+            cap -= 1
+        while (cap + 1) ** dims <= max_nhcube:
+            cap += 1
+        nstrat = [min(n, cap + 1) for n in nstrat]
     while math.prod(nstrat) > max_nhcube:
         i = int(np.argmax(nstrat))
         nstrat[i] -= 1
