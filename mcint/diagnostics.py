@@ -67,8 +67,11 @@ def effective_sample_size(weights: Any) -> float:
     """Kish's effective sample size ``(sum |w|)^2 / sum w^2`` (``n`` for equal weights)."""
     w = np.abs(_host(weights))
     _nonempty(w)
-    s2 = float(np.sum(w * w))
-    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+    m = float(np.max(w))
+    if m == 0:
+        return 0.0
+    w = w / m  # scale-free; w**2 of tiny weights would underflow to 0
+    return float(np.sum(w)) ** 2 / float(np.sum(w * w))
 
 
 def largest_weight_share(weights: Any) -> float:

@@ -149,16 +149,18 @@ def diagnose(weights: Any, channels: Any = None, n_channels: int | None = None,
         return WeightDiagnostics(n, 0, math.nan, math.nan, math.nan, math.nan, math.nan,
                                  math.nan, problems=[f"{bad} non-finite weight(s)" if bad
                                                      else "no weights"])
+    nz = int(np.count_nonzero(a))
+    amax = float(np.max(a))
+    if amax > 0:
+        a = a / amax  # scale-free; squares of tiny weights would underflow
     s1 = float(np.sum(a))
     s2 = float(np.sum(a * a))
-    nz = int(np.count_nonzero(a))
     if s1 == 0:
         ess, lshare, mom, top = float(n), 0.0, 0.0, 0.0
     else:
         ess = s1 * s1 / s2
-        amax = float(np.max(a))
-        lshare = amax / s1
-        mom = amax / (s1 / n)
+        lshare = 1.0 / s1
+        mom = n / s1
         k = max(int(math.ceil(0.001 * n)), 1)
         top = float(np.sum(np.partition(a * a, n - k)[n - k:])) / s2
     khat = pareto_khat(a)
