@@ -129,3 +129,23 @@ def test_one_dominant_weight_is_flagged_and_channels_without_points_too():
 def test_nonfinite_weights_are_a_problem_not_a_crash():
     d = diagnose(np.array([1.0, np.nan, 2.0]))
     assert not d.ok and "non-finite" in d.problems[0]
+
+
+# -- reproducibility (docs/bad-input.md) ---------------------------------------------------------
+def _vegas_numbers(backend, seed):
+    f = lambda x: np.exp(-np.sum((x - 0.3) ** 2, axis=1) / 0.02)  # noqa: E731
+    v = mcint.VEGAS(f, 3, backend=backend, seed=seed)
+    v.train(3_000, nitn=3)
+    r = v.integrate(3_000, nitn=2)
+    return r.value, r.error, v.sample(50).to_numpy().weights
+
+
+def test_same_seed_same_backend_identical_cpu_backends_agree_to_rounding(backend):
+    a, b = _vegas_numbers(backend, 7), _vegas_numbers(backend, 7)
+    assert a[0] == b[0] and a[1] == b[1] and np.array_equal(a[2], b[2])
+    assert _vegas_numbers(backend, 8)[0] != a[0]
+    if backend.name in ("numpy", "numba", "torch", "strict"):   # one PCG64 stream on the CPU
+        ref = _vegas_numbers("numpy", 7)
+        assert a[0] == pytest.approx(ref[0], rel=1e-12) and a[1] == pytest.approx(ref[1],
+                                                                                  rel=1e-9)
+        assert np.allclose(a[2], ref[2], rtol=1e-9)
