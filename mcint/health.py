@@ -10,10 +10,13 @@ that tail:
 * ``khat``: the shape of a generalized Pareto distribution fitted to the largest weights, as in
   Pareto-smoothed importance sampling (Vehtari, Simpson, Gelman, Yao, Gabry, arXiv:1507.02646).
   With ``k > 1/2`` the weights have infinite variance; above 0.7 the error estimate is not to
-  be trusted (the estimate converges too slowly to be of use).
+  be trusted (the estimate converges too slowly to be of use). Flagged together with the next
+  statistic: a separable VEGAS map's few mildly heavy corners give ``k > 0.7`` on large
+  samples without making the error wrong.
 * ``largest_weight_share``: ``max |w| / sum |w|`` -- one point carrying a visible share of the
   integral.
-* ``top_variance_share``: the share of ``sum w^2`` (the variance) from the top 0.1% of weights.
+* ``top_variance_share``: the share of ``sum w^2`` (the variance) from the top 0.1% of weights
+  (flagged with ``k > 0.7`` when above one half).
 * ``ess``: Kish's effective sample size ``(sum |w|)^2 / sum w^2``; ``max_over_mean``.
 * per-channel coverage: channels that received no points, or whose integral is exactly zero.
 
