@@ -149,8 +149,10 @@ class Integrator:
         Name in :data:`mcint.nis.losses.LOSSES` or a callable; default ``"kl"`` for one
         channel, ``"stratified_variance"`` for several.
     batch_size:
-        Integrand calls per fresh training step. Small batches (many steps) learn more per
-        integrand call: 256 beat 512 and 1024 on every benchmark entry at 1e5 calls.
+        Integrand calls per fresh training step; default 256 for one channel (small batches,
+        many steps, learn more per integrand call: 256 beat 512 and 1024 on every single-channel
+        benchmark entry at 1e5 calls) and 1024 for several (each channel still gets enough
+        points, and the per-step cost grows with the number of channel groups).
     lr, schedule, clip:
         Adam learning rate, schedule over each :meth:`train` call (``"constant"``,
         ``"cosine"``, ``"exponential"``, ``"onecycle"`` or a callable of the run fraction) and
@@ -203,7 +205,7 @@ class Integrator:
     def __init__(self, integrand: Any, dims: int | None = None, *,
                  channels: Sequence[Any] | None = None,
                  backend: str | Backend | None = None, seed: int | None = None,
-                 loss: str | Callable[..., Any] | None = None, batch_size: int = 256,
+                 loss: str | Callable[..., Any] | None = None, batch_size: int | None = None,
                  lr: float = 3e-3, schedule: str | Callable[[float], float] = "cosine",
                  clip: float | None = 10.0, dtype: str = "float32",
                  flow: dict | bool | None = None, channel_weights: bool = True,
@@ -244,6 +246,10 @@ class Integrator:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.dtype = dtype
         self.seed = seed
+        if batch_size is None:
+            # per-step cost is mostly fixed overhead per channel group: several channels
+            # need bigger batches to stay cheap (and each channel still gets enough points)
+            batch_size = 256 if not self.multichannel else 1024
         _check_int(batch_size, "batch_size", 8)
         self.batch_size = int(batch_size)
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
