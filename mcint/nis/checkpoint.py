@@ -75,7 +75,9 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
         recent_fields=sorted(it._recent[0]) if it._recent else [],
         caller_calls=c.total_calls, caller_nonfinite=c.skipped,
         vegas=[s.vmap is not None for s in it.samplers],
-        n_channels=it.n_channels, dims=it.dims, pending_train=it._pending_train)
+        n_channels=it.n_channels, dims=it.dims, pending_train=it._pending_train,
+        # who wrote it (e.g. the CLI's integrand name), so a resume can refuse a foreign file
+        run_tag=getattr(it, "run_tag", None))
     serialize.save(path, KIND, {"options": opts, "state": state}, arrays)
 
 
@@ -120,6 +122,7 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     it.beta = float(st["beta"])
     it.train_calls, it.vegas_calls = int(st["train_calls"]), int(st["vegas_calls"])
     it.train_time = float(st["train_time"])
+    it.run_tag = st.get("run_tag")
     pt = st.get("pending_train")
     it._pending_train = None if pt is None else {k: int(v) for k, v in pt.items()}
     it.active = np.asarray(st["active"], dtype=bool)
