@@ -1,6 +1,7 @@
 """The ``mcint`` command.
 
     mcint run TARGET [options]       train, integrate, write unweighted events, summary, plots
+    mcint run --resume DIR           continue an interrupted run from DIR/checkpoint.npz
     mcint sample MODEL --events N --out FILE [--backend numba]   events from a saved model
     mcint info MODEL|RUN_DIR         what a model file / run holds
     mcint plot RUN_DIR|EVENTS.npz    (re)draw the plots
@@ -9,7 +10,8 @@
 ``TARGET`` is a built-in example (``mcint examples``), ``module:function``,
 ``path/to/file.py:function`` or a TOML run card (``run.toml``; see
 :mod:`mcint.cli.config`). Bad input prints one line on stderr and exits non-zero (2 for bad
-options, 1 when the run fails, 130 when interrupted); set ``MCINT_DEBUG=1`` for tracebacks.
+options, 1 when the run fails, 130 on Ctrl-C/SIGINT, 143 on SIGTERM); set ``MCINT_DEBUG=1`` for
+tracebacks. A NIS run interrupted during training keeps its checkpoint and says how to resume.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .config import ConfigError, RunConfig, apply, load_config
+from .resume import Interrupted, Terminated, exit_code
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -52,7 +55,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-calls", type=int,
                    help="points drawn to choose the maximum weight")
     p.add_argument("--batch-size", type=int, help="points per sampling batch")
-    p.add_argument("--checkpoint-every", type=float,
+    p.add_argument("--flush-every", type=float,
                    help="seconds between valid partial event files (default 60)")
     p.add_argument("--progress", choices=("auto", "bar", "plain", "none"),
                    help="progress display (default: a bar on a terminal)")
@@ -70,8 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train, integrate and write events",
                        description="Train a sampler on TARGET, integrate, write unweighted "
                        "events, a summary and plots.")
-    r.add_argument("target", help="built-in example, module:function, file.py:function, or "
-                   "a .toml run card")
+    r.add_argument("target", nargs="?", help="built-in example, module:function, "
+                   "file.py:function, or a .toml run card")
+    r.add_argument("--resume", metavar="DIR",
+                   help="continue the interrupted run whose --out was DIR (same options)")
+    r.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="training steps between checkpoints in OUT/checkpoint.npz (default 50; "
+                        "also written on Ctrl-C/SIGTERM)")
+    r.add_argument("--no-checkpoint", dest="checkpoint", action="store_const", const=False,
+                   default=None, help="write no training checkpoints")
     r.add_argument("--sampler", choices=("nis", "vegas"),
                    help="neural importance sampling (default where torch is installed) or "
                         "VEGAS+")
@@ -105,12 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     target = args.target
+    if target is None:
+        raise CLIError("mcint run needs a TARGET (an example, module:function or a .toml run "
+                       "card), or --resume DIR (see `mcint run --help`)")
     if target.endswith(".toml"):
         cfg = load_config(target)
     else:
         cfg = RunConfig(integrand=target)
     given = {k: v for k, v in vars(args).items()
-             if v is not None and k not in ("command", "target")}
+             if v is not None and k not in ("command", "target", "resume")}
     apply(cfg, given, source="command line")
     if cfg.backend is None and os.environ.get("MCINT_BACKEND"):
         cfg.backend = os.environ["MCINT_BACKEND"]
@@ -131,9 +144,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import run
     from .summary import format_summary
 
-    cfg = _config_from_args(args)
-    _check_backend(cfg.backend)
-    rep = run(cfg)
+    if args.resume is not None:
+        from .resume import load_resume
+
+        if args.target is not None:
+            raise CLIError(f"give either a TARGET or --resume DIR, not both (got "
+                           f"{args.target!r} and --resume {args.resume!r})")
+        given = {k: v for k, v in vars(args).items()
+                 if v is not None and k not in ("command", "target", "resume")}
+        cfg, state = load_resume(args.resume, given)
+        _check_backend(cfg.backend)
+        rep = run(cfg, resume=state)
+    else:
+        cfg = _config_from_args(args)
+        _check_backend(cfg.backend)
+        rep = run(cfg)
     from dataclasses import asdict
 
     print(format_summary(asdict(rep)))
@@ -192,8 +217,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _sigterm(signum: int, frame: Any) -> None:
-    # turned into KeyboardInterrupt so event writers publish what they have and clean up
-    raise KeyboardInterrupt
+    # a KeyboardInterrupt, so event writers publish what they have and clean up
+    raise Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -214,10 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if old is not None:
                 signal.signal(signal.SIGTERM, old)
-    except KeyboardInterrupt:
-        print("mcint: interrupted (event files hold the events written so far, marked "
+    except Interrupted as exc:
+        print(f"mcint: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"mcint: {how} (event files hold the events written so far, marked "
               "incomplete)", file=sys.stderr)
-        return 130
+        return exit_code(exc)
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except (CLIError, ConfigError) as exc:

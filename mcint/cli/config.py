@@ -11,6 +11,7 @@ A run card holds the same options as ``mcint run``'s flags (dashes or underscore
     train_calls = 200000
     events = 10000
     out = "out/camel"
+    checkpoint_every = 50        # training steps between out/camel/checkpoint.npz updates
 
     [sampler_options]            # passed to mcint.Integrator / mcint.VEGAS
     batch_size = 2048
@@ -53,7 +54,11 @@ class RunConfig:
     budget: float = 1e-3
     calibration_calls: int | None = None
     batch_size: int = 100_000
-    checkpoint_every: float = 60.0
+    #: seconds between valid partial event files
+    flush_every: float = 60.0
+    #: training steps between checkpoints (``DIR/checkpoint.npz``; NIS), also on SIGINT/SIGTERM
+    checkpoint_every: int = 50
+    checkpoint: bool = True
     save_model: bool = True
     progress: str = "auto"
     sampler_options: dict[str, Any] = field(default_factory=dict)
@@ -78,9 +83,11 @@ class RunConfig:
         if not isinstance(self.budget, (int, float)) or not 0.0 <= float(self.budget) < 1.0:
             raise ConfigError(f"budget (overweight share of the cross section) must be in "
                               f"[0, 1); got {self.budget!r}")
-        if not isinstance(self.checkpoint_every, (int, float)) or self.checkpoint_every < 0:
-            raise ConfigError(f"checkpoint_every must be seconds >= 0; got "
-                              f"{self.checkpoint_every!r}")
+        if not isinstance(self.flush_every, (int, float)) or self.flush_every < 0:
+            raise ConfigError(f"flush_every must be seconds >= 0; got {self.flush_every!r}")
+        _int(self, "checkpoint_every", 1, what="checkpoint_every (training steps)")
+        if not isinstance(self.checkpoint, bool):
+            raise ConfigError(f"checkpoint must be true or false; got {self.checkpoint!r}")
         if self.progress not in ("auto", "bar", "plain", "none"):
             raise ConfigError(f"progress must be auto, bar, plain or none; got {self.progress!r}")
         if not isinstance(self.sampler_options, dict):

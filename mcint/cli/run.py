@@ -7,6 +7,7 @@ crash-safe event file), plots. The run directory gets::
 
     events.lhe | events.lheh5 | events.npz     unweighted events
     run.json                                   options, result, diagnostics, timings, history
+    checkpoint.npz                             training state (NIS) while the run is unfinished
     model.npz                                  the trained sampler (NIS), for `mcint sample`
     diagnostics.npz                            calibration weights + a sample of event points
     plots/*.png                                with matplotlib installed
@@ -36,6 +37,14 @@ from ..events import (
 )
 from .config import ConfigError, RunConfig
 from .progress import Progress
+from .resume import (
+    CHECKPOINT_FILE,
+    ResumeState,
+    interrupted_message,
+    portable,
+    restore_sampler,
+    run_tag,
+)
 from .target import Target, resolve
 
 DEFAULT_TRAIN_CALLS = 100_000
@@ -196,10 +205,20 @@ class Report:
     options: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     mcint_version: str = ""
+    #: training -> trained -> done (``mcint run --resume`` continues the first two)
+    status: str = "training"
+    resumed: int = 0
+    base_dir: str = ""
+    cwd: str = ""
 
 
-def train(sampler: Any, kind: str, calls: int, mode: str) -> list[dict[str, Any]]:
-    """Train with a live progress display; returns the history (one row per step/iteration)."""
+def train(sampler: Any, kind: str, calls: int, mode: str, checkpoint: Path | None = None,
+          checkpoint_every: int = 50) -> list[dict[str, Any]]:
+    """Train with a live progress display; returns the history (one row per step/iteration).
+
+    NIS training checkpoints to ``checkpoint`` every ``checkpoint_every`` steps and on
+    SIGINT/SIGTERM; a sampler restored mid-``train()`` finishes that call.
+    """
     hist: list[dict[str, Any]] = []
     if kind == "vegas":
         nitn = 10
@@ -217,16 +236,19 @@ def train(sampler: Any, kind: str, calls: int, mode: str) -> list[dict[str, Any]
                              "iteration": float(it.value), "iteration_error": float(it.error)})
                 bar.update(1, integral=f"{acc!r}", chi2_dof=round(acc.chi2_dof, 2))
         return hist
-    budget = calls
-    if getattr(sampler, "vegas_init", False) and getattr(sampler, "step", 1) == 0:
-        budget -= int(calls * float(getattr(sampler, "vegas_fraction", 0.0)))
-    steps = max(budget // int(getattr(sampler, "batch_size", 1024)), 1)
+    pending = getattr(sampler, "_pending_train", None)
+    if pending is not None:     # restored from a checkpoint in the middle of train()
+        calls, steps, done = None, int(pending["n_fresh"]), int(pending["done"])
+    else:
+        budget = calls
+        if getattr(sampler, "vegas_init", False) and getattr(sampler, "step", 1) == 0:
+            budget -= int(calls * float(getattr(sampler, "vegas_fraction", 0.0)))
+        steps, done = max(budget // int(getattr(sampler, "batch_size", 1024)), 1), 0
     with Progress("train (NIS)", steps, mode, unit="step") as bar:
+        bar.update(to=done)
+
         def cb(st: Any) -> None:
-            row = {"step": int(st.step), "calls": int(st.calls), "loss": float(st.loss),
-                   "integral": float(st.integral), "error": float(st.error),
-                   "buffered": bool(st.buffered)}
-            hist.append(row)
+            row = _history_row(st.__dict__)
             fields = {"loss": row["loss"]}
             if math.isfinite(row["integral"]):
                 from ..results import format_value
@@ -234,9 +256,17 @@ def train(sampler: Any, kind: str, calls: int, mode: str) -> list[dict[str, Any]
                 fields["integral"] = format_value(row["integral"], row["error"])
             bar.update(0 if st.buffered else 1, **fields)
 
-        sampler.train(calls, callback=cb)
+        sampler.train(calls, callback=cb, checkpoint_path=None if checkpoint is None
+                      else str(checkpoint), checkpoint_every=checkpoint_every)
         bar.update(to=steps)
-    return hist
+    # the sampler's own log spans every process of a resumed run
+    return [_history_row(r) for r in getattr(sampler, "log", [])]
+
+
+def _history_row(st: dict[str, Any]) -> dict[str, Any]:
+    return {"step": int(st["step"]), "calls": int(st["calls"]), "loss": float(st["loss"]),
+            "integral": float(st["integral"]), "error": float(st["error"]),
+            "buffered": bool(st["buffered"])}
 
 
 def integrate(sampler: Any, kind: str, calls: int) -> tuple[Any, dict[str, Any], list]:
@@ -311,9 +341,9 @@ def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: 
     keep_x: list[np.ndarray] = []
     keep_c: list[np.ndarray] = []
     kept = 0
-    checkpoint = float(cfg.checkpoint_every)
+    flush = float(cfg.flush_every)
     with Progress("events", cfg.events, cfg.progress, unit="ev") as bar, \
-            open_writer(path, info, fmt=fmt, checkpoint_every=checkpoint) as writer:
+            open_writer(path, info, fmt=fmt, checkpoint_every=flush) as writer:
         def progress(s: UnweightStats) -> None:
             bar.update(to=s.accepted, eff=f"{100 * s.efficiency:.2f}%")
 
@@ -337,8 +367,12 @@ def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: 
     return stats, sample
 
 
-def run(cfg: RunConfig, out_stream: Any = None) -> Report:
-    """The whole ``mcint run`` job for a validated configuration."""
+def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = None) -> Report:
+    """The whole ``mcint run`` job for a validated configuration.
+
+    With ``resume`` (from :func:`mcint.cli.resume.load_resume`) the sampler continues from the
+    run's checkpoint instead of starting afresh.
+    """
     import sys
 
     from .. import __version__
@@ -370,20 +404,72 @@ def run(cfg: RunConfig, out_stream: Any = None) -> Report:
     train_calls = cfg.train_calls or int(ex_defaults.get("train_calls", DEFAULT_TRAIN_CALLS))
     integrate_calls = cfg.integrate_calls or max(train_calls // 4, 10_000)
     calib_calls = cfg.calibration_calls or max(50_000, min(10 * cfg.events, 1_000_000))
-    sampler = make_sampler(kind, target, cfg, backend)
+    ckpt = lay.file(CHECKPOINT_FILE) if (cfg.checkpoint and kind == "nis") else None
+    stored = portable(RunConfig(**asdict(cfg)))
+    tag = run_tag(stored, target.dims)
+    if resume is not None:
+        if kind != "nis":
+            raise ConfigError(f"cannot resume: the run in {str(lay.run_dir)!r} uses the "
+                              f"{kind} sampler, which does not checkpoint")
+        sampler = restore_sampler(resume, stored, target, backend)
+        ckpt = resume.checkpoint
+    else:
+        stale = lay.file(CHECKPOINT_FILE)
+        if stale.is_file():    # an earlier run's state must not be resumed into this one
+            stale.unlink()
+        sampler = make_sampler(kind, target, cfg, backend)
+        if kind == "nis":
+            sampler.run_tag = tag
     timing["setup"] = time.perf_counter() - t_all
     rep = Report(cfg.integrand, target.name, target.dims, kind, backend.name, cfg.seed,
                  target.exact, target.example.unit if target.example else "",
                  mcint_version=__version__)
-    rep.options = {k: v for k, v in asdict(cfg).items() if k != "base_dir"}
+    rep.options = {k: v for k, v in asdict(stored).items() if k != "base_dir"}
     rep.options.update(train_calls=train_calls, integrate_calls=integrate_calls,
                        calibration_calls=calib_calls, format=fmt)
+    rep.base_dir, rep.cwd = stored.base_dir, os.getcwd()
+    if resume is not None:
+        rep.resumed = int(resume.report.get("resumed", 0)) + 1
+        prev = resume.report.get("timing") or {}
+        timing.update({f"before_resume_{k}": float(v) for k, v in prev.items()
+                       if isinstance(v, (int, float)) and not k.startswith("before_resume")})
+    pending = getattr(sampler, "_pending_train", None)
+    trained = resume is not None and pending is None
     print(f"mcint run {target.name}: {target.dims} dims, sampler {kind}, backend "
-          f"{backend.name}, seed {cfg.seed}", file=out_stream, flush=True)
+          f"{backend.name}, seed {cfg.seed}" + (f"; resumed at step {sampler.step}"
+                                                if resume is not None else ""),
+          file=out_stream, flush=True)
+    rep.status = "trained" if trained else "training"
+    write_json(lay.file(RUN_FILE), asdict(rep))   # what --resume needs, from the start
 
-    t = time.perf_counter()
-    rep.history = train(sampler, kind, train_calls, cfg.progress)
-    timing["train"] = time.perf_counter() - t
+    try:
+        t = time.perf_counter()
+        if trained:
+            rep.history = train_history(sampler)
+        else:
+            rep.history = train(sampler, kind, train_calls, cfg.progress, ckpt,
+                                cfg.checkpoint_every)
+            rep.status = "trained"
+            write_json(lay.file(RUN_FILE), asdict(rep))
+        timing["train"] = time.perf_counter() - t
+        return _finish(rep, cfg, target, sampler, kind, lay, fmt, timing, t_all, want_plot,
+                       integrate_calls, calib_calls, ckpt)
+    except KeyboardInterrupt as exc:
+        if kind != "nis" or (rep.status == "trained" and ckpt is None):
+            raise
+        raise interrupted_message(exc, ckpt, lay.run_dir, rep.status == "trained") from None
+
+
+def train_history(sampler: Any) -> list[dict[str, Any]]:
+    """The step log of a sampler whose training is complete."""
+    return [_history_row(r) for r in getattr(sampler, "log", [])]
+
+
+def _finish(rep: Report, cfg: RunConfig, target: Target, sampler: Any, kind: str, lay: Layout,
+            fmt: str, timing: dict[str, float], t_all: float, want_plot: bool | None,
+            integrate_calls: int, calib_calls: int, ckpt: Path | None) -> Report:
+    """Integration, calibration, events, diagnostics and plots of a trained sampler."""
+    backend_name = rep.backend
 
     t = time.perf_counter()
     result, rep.metrics, rep.channels = integrate(sampler, kind, integrate_calls)
@@ -424,7 +510,7 @@ def run(cfg: RunConfig, out_stream: Any = None) -> Report:
                           "there are no events to generate")
 
     t = time.perf_counter()
-    meta = {"integrand": cfg.integrand, "sampler": kind, "backend": backend.name,
+    meta = {"integrand": cfg.integrand, "sampler": kind, "backend": backend_name,
             "seed": cfg.seed, "dims": target.dims, "w_max": cal["w_max"],
             "budget": cfg.budget, "unit": rep.unit}
     stats, sample = write_events(sampler, target, cfg, lay.events, fmt, cal["w_max"], sigma,
@@ -461,5 +547,8 @@ def run(cfg: RunConfig, out_stream: Any = None) -> Report:
         timing["plots"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t_all
     rep.files, rep.timing = files, timing
+    rep.status = "done"
     write_json(lay.file(RUN_FILE), asdict(rep))
+    if ckpt is not None and ckpt.is_file():   # the run is complete: model.npz is what remains
+        ckpt.unlink()
     return rep
