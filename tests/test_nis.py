@@ -239,6 +239,13 @@ def test_mapped_channels_from_plain_function():
     it = Integrator(f, 2, channels=maps, seed=1, **SMALL)
     it.train(6_000)
     assert abs(pull(it.integrate(20_000), exact)) < 4
+    # the channel-weight network arrives after the first step and renews the optimiser's
+    # leaves: the sampling views must follow them (share memory with the current leaves)
+    be, samplers, _ = it._draw_view()
+    if be.name == "numba":
+        for view, s in zip(samplers, it.samplers):
+            for a, b in zip(view.flow.parameters(), s.flow.parameters()):
+                assert np.shares_memory(a, b.detach().numpy())
 
 
 # -- bad input ---------------------------------------------------------------------------------

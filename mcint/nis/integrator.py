@@ -637,9 +637,11 @@ class Integrator:
         them in place), with a stream sharing the training generator: the same draws as on
         torch, several times faster. Without numba it stays on torch.
         """
-        key = id(self._opt)
+        # keyed on the optimiser object itself (held here, so its id cannot be reused): a new
+        # optimiser means new leaf tensors, whose memory the views must follow
+        key = self._opt
         cached = getattr(self, "_view", None)
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] is key:
             return cached[1]
         tb = self._torch
         out: tuple[Backend, list[_Sampler], Any] = (tb, self.samplers, self.rng_train)
