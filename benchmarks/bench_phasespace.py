@@ -5,8 +5,10 @@
 Contenders, each forward map + weight on the same random numbers: RAMBO on diet (massless,
 n = 4 and 6), an s-channel diagram chain (4 particles, Breit–Wigner), the Drell–Yan integrand
 (map + |M|^2 + PDFs + prior, one channel), and the classic RAMBO (Kleiss–Stirling–Ellis,
-plain numpy, 4n random numbers, not invertible) as an outside reference for n = 4 and 6.
-One thread for everyone; best of 3. The machine is shared: compare ratios from one run only.
+plain numpy, 4n random numbers, not invertible) as an outside reference for n = 4 and 6, and
+RAMBO on diet with the 54-step bisection for the intermediate masses that ``solve_u`` replaced
+(numpy; same mapping, slower root finding). One thread for everyone; best of 3. The machine is
+shared: compare ratios from one run only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mcint.backends as B  # noqa: E402
+import mcint.phasespace.rambo as rambo_mod  # noqa: E402
 from mcint.phasespace import Decay, Diagram, DiagramMapping, PhaseSpace, Propagator, RamboOnDiet  # noqa: E402
 from mcint.processes import DrellYan  # noqa: E402
 
@@ -46,6 +49,16 @@ def classic_rambo(r: np.ndarray, n: int, sqrt_s: float) -> np.ndarray:
     pv = x[:, None, None] * (q[..., 1:] + b[:, None, :] * q[..., :1] + a[:, None, None]
                              * bq[..., None] * b[:, None, :])
     return np.concatenate([p0[..., None], pv], axis=-1)
+
+
+def bisect_u(r, k):
+    """The previous solver: 54 bisection steps on ``(k+1) u^k - k u^(k+1) = r`` (reference)."""
+    lo, hi = np.zeros_like(r), np.ones_like(r)
+    for _ in range(54):
+        mid = 0.5 * (lo + hi)
+        below = mid ** k * ((k + 1) - k * mid) < r
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
 
 
 def best(fn, reps: int = 3) -> float:
@@ -95,6 +108,18 @@ def main() -> None:
                     t = best(lambda rb=rb: dy.evaluate(rb, 1))
             ref = ref or t
             print(f"{name:22s} {bname:8s} {1e3 * t:9.1f} {n / t / 1e6:7.2f} {ref / t:8.2f}")
+    new_solver = rambo_mod.solve_u
+    for k in (4, 6):
+        ps = cases[f"rambo-diet n={k}"]
+        r = rng.random((n, ps.dims))
+        t_new = best(lambda r=r, ps=ps: ps.map(r))
+        rambo_mod.solve_u = bisect_u
+        try:
+            t_old = best(lambda r=r, ps=ps: ps.map(r))
+        finally:
+            rambo_mod.solve_u = new_solver
+        print(f"{'rambo-diet n=' + str(k) + ' bisect':22s} {'numpy':8s} {1e3 * t_old:9.1f} "
+              f"{n / t_old / 1e6:7.2f}   (solve_u: {1e3 * t_new:.1f} ms, {t_old / t_new:.2f}x)")
     for k in (4, 6):
         r = rng.random((n, 4 * k))
         t = best(lambda r=r, k=k: classic_rambo(r, k, 100.0))

@@ -3,7 +3,8 @@
 The n-body system is built as a chain of two-body decays ``Q_{i-1} -> p_{i-1} Q_i`` whose
 intermediate masses are drawn so that, for massless particles, the weight is the same for every
 event: with ``u_i = M_i^2 / M_{i-1}^2`` the CDF is ``r = (k+1) u^k - k u^(k+1)``, ``k = n - i``
-(solved by bisection; a zero-valued Newton correction gives autograd the right ``du/dr``).
+(solved by a bracketed Halley iteration in ``+ - * /`` only, see :func:`solve_u`; a zero-valued
+Newton correction gives autograd the right ``du/dr``).
 For massive particles the massless construction runs on ``K_i = M_i - sum_{j>=i} m_j``
 (Plätzer's prescription) and the weight is the exact Jacobian of that map (no longer flat).
 
@@ -40,19 +41,83 @@ def _log_pdf(u: Any, k: int) -> Any:
     return math.log(k * (k + 1)) + (k - 1) * xp.log(u) + xp.log1p(-u)
 
 
+def _poly_coefficients(k: int) -> tuple[list[float], list[float]]:
+    """Coefficients (lowest power first) of ``F(u)`` and of ``G(v) = 1 - F(1 - v)``."""
+    f = [0.0] * (k + 2)
+    f[k] += k + 1.0
+    f[k + 1] -= float(k)
+    g = [0.0] * (k + 2)
+    for j in range(2, k + 2):
+        g[j] = float((-1) ** j * (k * math.comb(k, j - 1) - math.comb(k, j)))
+    return f, g
+
+
+def _split_point(k: int) -> float:
+    """``u`` where the solver switches from ``u`` to ``v = 1 - u``: F's inflection point."""
+    return (k - 1) / k if k > 1 else 0.5
+
+
+def _n_bisect(k: int) -> int:
+    """Linear bisections after the exponent search: start within ~1/(2k) for 3 Halley steps."""
+    return max(3, math.ceil(math.log2(k + 1)) + 1)
+
+
 def solve_u(r: Any, k: int) -> Any:
-    """Solve ``r = (k+1) u^k - k u^(k+1)`` for ``u in [0, 1]``, vectorised."""
+    """Solve ``r = (k+1) u^k - k u^(k+1)`` for ``u in [0, 1]``, vectorised.
+
+    Safeguard-free Halley iteration on a convex branch: below F's inflection point ``u* =
+    (k-1)/k`` solve ``F(u) = r``; above it solve ``G(v) = 1 - r`` for ``v = 1 - u`` with ``G``
+    expanded in powers of ``v`` (no cancellation at the double root ``u = 1``, where Newton on
+    ``F`` is only linear). Both are increasing and convex on their branch, so iterates from the
+    right of the root approach it monotonically. Start: a binary search on the power of two of
+    the root (6 steps, down to ``2^-64``), then a few linear bisections, then 3 Halley steps
+    (relative error ~1e-16, checked against 40-digit roots in the tests for k = 1..12). Only
+    ``+ - * /`` and comparisons, so every CPU backend gives bit-identical ``u`` (libm-style
+    ``pow``/``sqrt`` differ in the last bit between numpy and torch). A zero-valued Newton
+    correction gives autograd the right ``du/dr = 1/F'(u)`` (torch); the iteration itself runs
+    on ``r`` cut from the graph.
+    """
     xp = array_namespace(r)
-    lo, hi = xp.zeros_like(r), xp.ones_like(r)
-    iters = 54 if r.dtype == xp.float64 else 26
-    for _ in range(iters):
+    rd = _stop_gradient(r)
+    f, g = _poly_coefficients(k)
+    us = _split_point(k)
+    r_split = us ** k * ((k + 1) - k * us)
+    low = rd <= r_split
+    high = xp.astype(xp.logical_not(low), rd.dtype)
+    # per-element coefficients: exact, since they are small integers times 0 or 1
+    c = [fj if fj == gj else fj + (gj - fj) * high for fj, gj in zip(f, g)]
+    t = xp.where(low, rd, 1.0 - rd)
+
+    def horner(y: Any, n_deriv: int) -> list[Any]:
+        # value and first n_deriv derivatives (the 2nd one halved), skipping zero coefficients
+        out = [c[k + 1] + 0.0 * y] + [0.0 * y] * n_deriv
+        for j in range(k, -1, -1):
+            for m in range(n_deriv, 0, -1):
+                out[m] = out[m] * y + out[m - 1]
+            out[0] = out[0] * y if isinstance(c[j], float) and c[j] == 0.0 else out[0] * y + c[j]
+        return out
+
+    top = us + (1.0 - 2.0 * us) * high  # u* on the low branch, 1 - u* (exact) on the high one
+    hi = top
+    for step in (32, 16, 8, 4, 2, 1):
+        y = hi * 2.0 ** -step
+        hi = xp.where(horner(y, 0)[0] >= t, y, hi)
+    lo = 0.5 * hi
+    for _ in range(_n_bisect(k)):
         mid = 0.5 * (lo + hi)
-        below = _cdf(mid, k) < r
+        below = horner(mid, 0)[0] < t
         lo = xp.where(below, mid, lo)
         hi = xp.where(below, hi, mid)
-    u0 = 0.5 * (lo + hi)
-    # Zero-valued correction whose autograd derivative is du/dr = 1/F'(u) (torch); the value
-    # stays the bisection result, which is accurate to rounding even at F's double root u = 1.
+    y = hi
+    for _ in range(3):
+        p0, p1, p2h = horner(y, 2)
+        fy = p0 - t
+        den = p1 * p1 - fy * p2h  # Halley: y - f f' / (f'^2 - f f''/2)
+        ok = den > 0
+        y = xp.where(ok, y - fy * p1 / xp.where(ok, den, xp.ones_like(den)), y)
+    u0 = xp.where(low, y, 1.0 - y)
+    u0 = xp.clip(u0, 0.0, 1.0 - xp.finfo(u0.dtype).eps / 2)
+    # Zero-valued correction whose autograd derivative is du/dr = 1/F'(u) (torch).
     fp = k * (k + 1) * u0 ** (k - 1) * (1.0 - u0)
     ok = fp > 1e-12
     step = (r - _cdf(u0, k)) / xp.where(ok, fp, xp.ones_like(fp))
