@@ -74,8 +74,14 @@ class Optimizer:
         self.base_lr = float(lr)
         self.clip = clip
         # nothing to train (a VEGAS-only integrator) still gets an optimiser object
-        self.opt = torch.optim.Adam(self.params or [torch.zeros(1, requires_grad=True)], lr=lr,
-                                    betas=betas, weight_decay=weight_decay)
+        ps = self.params or [torch.zeros(1, requires_grad=True)]
+        try:
+            # one fused kernel for all tensors: ~4x cheaper than the per-tensor loop, which
+            # matters at small batches (the step is then mostly fixed costs)
+            self.opt = torch.optim.Adam(ps, lr=lr, betas=betas, weight_decay=weight_decay,
+                                        fused=True)
+        except (RuntimeError, TypeError, ValueError):  # older torch, unsupported device/dtype
+            self.opt = torch.optim.Adam(ps, lr=lr, betas=betas, weight_decay=weight_decay)
         #: optimisation steps skipped because the gradient was not finite
         self.skipped = 0
 
