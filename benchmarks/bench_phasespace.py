@@ -7,7 +7,8 @@ n = 4 and 6), an s-channel diagram chain (4 particles, Breit–Wigner), the Drel
 (map + |M|^2 + PDFs + prior, one channel), and the classic RAMBO (Kleiss–Stirling–Ellis,
 plain numpy, 4n random numbers, not invertible) as an outside reference for n = 4 and 6, and
 RAMBO on diet with the 54-step bisection for the intermediate masses that ``solve_u`` replaced
-(numpy; same mapping, slower root finding). One thread for everyone; best of 3. The machine is
+(numpy; same mapping, slower root finding); and an LHAPDF-style grid PDF (``LHAGrid``, synthetic
+100 x 40 knots in 2 subgrids, one flavour) evaluated log-bicubically and bilinearly. One thread for everyone; best of 3. The machine is
 shared: compare ratios from one run only.
 """
 
@@ -26,6 +27,7 @@ import numpy as np  # noqa: E402
 
 import mcint.backends as B  # noqa: E402
 import mcint.phasespace.rambo as rambo_mod  # noqa: E402
+from mcint.pdf import LHAGrid  # noqa: E402
 from mcint.phasespace import Decay, Diagram, DiagramMapping, PhaseSpace, Propagator, RamboOnDiet  # noqa: E402
 from mcint.processes import DrellYan  # noqa: E402
 
@@ -59,6 +61,23 @@ def bisect_u(r, k):
         below = mid ** k * ((k + 1) - k * mid) < r
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     return 0.5 * (lo + hi)
+
+
+def synthetic_grid(interpolation: str) -> LHAGrid:
+    """A 100 x (10 + 30) knot, 2-subgrid lhagrid1 set of a PDF-like shape, in a temp file."""
+    import tempfile
+    from pathlib import Path
+
+    xs = np.geomspace(1e-6, 1.0, 100)
+    blocks = []
+    for qs in (np.geomspace(1.4, 4.75, 10), np.geomspace(4.75, 1e5, 30)):
+        v = xs[:, None] ** -0.2 * (1 - xs[:, None]) ** 3 * (1 + 0.05 * np.log(qs[None, :] ** 2))
+        blocks.append("\n".join([" ".join(f"{a:.17e}" for a in xs), " ".join(f"{a:.17e}" for a in qs), "21",
+                                 *(f"{a:.17e}" for a in v.ravel())]))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "bench.dat"
+        path.write_text("Format: lhagrid1\n---\n" + "\n---\n".join(blocks) + "\n---\n")
+        return LHAGrid.read(path, interpolation=interpolation)
 
 
 def best(fn, reps: int = 3) -> float:
@@ -108,6 +127,18 @@ def main() -> None:
                     t = best(lambda rb=rb: dy.evaluate(rb, 1))
             ref = ref or t
             print(f"{name:22s} {bname:8s} {1e3 * t:9.1f} {n / t / 1e6:7.2f} {ref / t:8.2f}")
+    xq = np.exp(rng.uniform(np.log(1e-6), 0.0, (2, n)))
+    xq[1] = np.exp(rng.uniform(np.log(2.0), np.log(1e10), n))
+    for interp in ("logcubic", "linear"):
+        pdf = synthetic_grid(interp)
+        for bname in ("numpy", "torch"):
+            try:
+                be = B.get_backend(bname)
+            except Exception:
+                continue
+            xb, qb = be.asarray(xq[0]), be.asarray(xq[1])
+            t = best(lambda pdf=pdf, xb=xb, qb=qb: pdf.xfxQ2(21, xb, qb))
+            print(f"{'pdf ' + interp:22s} {bname:8s} {1e3 * t:9.1f} {n / t / 1e6:7.2f}")
     new_solver = rambo_mod.solve_u
     for k in (4, 6):
         ps = cases[f"rambo-diet n={k}"]
