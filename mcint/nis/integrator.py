@@ -177,6 +177,10 @@ class Integrator:
         Defensive fraction ``eps`` during training.
     defensive_integrate:
         ``"auto"`` (choose by estimated variance, at least ``defensive_min``) or a number.
+        The estimate importance-samples the recent training points (drawn with ``defensive``),
+        so regions the flow misses are in it: a share as small as ``defensive_min`` (1e-5) is
+        chosen only where the flow is good everywhere; any ``eps > 0`` keeps every weight
+        bounded by ``f / (eps g_VEGAS)``.
     vegas_init:
         Pre-train a VEGAS map per channel group and put the flows on top of it.
     vegas_fraction:
@@ -213,7 +217,7 @@ class Integrator:
                  cw_hidden: Sequence[int] = (32, 32),
                  freeze_channel_weights: int | None = None,
                  groups: Sequence[int] | bool | None = None, defensive: float = 0.1,
-                 defensive_integrate: str | float = "auto", defensive_min: float = 1e-3,
+                 defensive_integrate: str | float = "auto", defensive_min: float = 1e-5,
                  vegas_init: bool = True, vegas_fraction: float = 0.2, vegas_ninc: int = 64,
                  buffer_capacity: int = 0, buffered_steps: int = 0,
                  uniform_ratio: float = 1.0, history_length: int = 20,
@@ -695,7 +699,8 @@ class Integrator:
                                        "alpha_prior", "features")}
         self.buffer.store(store)
         self._recent.append({k: v for k, v in store.items()})
-        if len(self._recent) > 8:
+        # enough recent points (>= 16k) for the variance-based choice of the defensive share
+        if len(self._recent) > max(8, -(-16384 // self.batch_size)):
             del self._recent[0]
         self._maybe_drop()
         I = float(np.nansum(self.history.channel_means()))
@@ -845,8 +850,8 @@ class Integrator:
         ch = tb.to_numpy(batch["channels"])
         del lq1
         best, best_v = None, math.inf
-        cands = sorted({self.defensive_min, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3}
-                       - {x for x in (0.003, 0.01, 0.03, 0.1, 0.2, 0.3) if x < self.defensive_min})
+        grid = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3)
+        cands = sorted({self.defensive_min} | {x for x in grid if x >= self.defensive_min})
         for e in cands:
             lm = np.logaddexp(np.log1p(-e) + lflow, np.log(e)) if e > 0 else lflow
             # E_m[w^2] per channel, importance-sampled from the training mixture
