@@ -154,7 +154,9 @@ class Integrator:
         benchmark entry at 1e5 calls) and 1024 for several (each channel still gets enough
         points, and the per-step cost grows with the number of channel groups).
     lr, schedule, clip:
-        Adam learning rate, schedule over each :meth:`train` call (``"constant"``,
+        Adam learning rate (default 3e-3 for one channel, 1e-2 for several: the stratified
+        variance loss with per-channel flows learnt 1.4-4x lower rel. std with it on DrellYan and
+        the drellyan3 toy at 1e5-1e6 calls, 2 seeds), schedule over each :meth:`train` call (``"constant"``,
         ``"cosine"``, ``"exponential"``, ``"onecycle"`` or a callable of the run fraction) and
         gradient-norm clip (``None``: off).
     dtype:
@@ -215,7 +217,7 @@ class Integrator:
                  channels: Sequence[Any] | None = None,
                  backend: str | Backend | None = None, seed: int | None = None,
                  loss: str | Callable[..., Any] | None = None, batch_size: int | None = None,
-                 lr: float = 3e-3, schedule: str | Callable[[float], float] = "cosine",
+                 lr: float | None = None, schedule: str | Callable[[float], float] = "cosine",
                  clip: float | None = 10.0, dtype: str = "float32",
                  flow: dict | bool | None = None, channel_weights: bool = True,
                  prior: str | Sequence[float] | None = "integrand",
@@ -268,6 +270,8 @@ class Integrator:
             loss = "stratified_variance" if self.multichannel else "kl"
             self.loss_name = loss
         self.loss = get_loss(loss)
+        if lr is None:
+            lr = 1e-2 if self.multichannel else 3e-3
         self.lr, self.schedule, self.clip = float(lr), schedule, clip
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
