@@ -127,7 +127,7 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     it._pending_train = None if pt is None else {k: int(v) for k, v in pt.items()}
     it.active = np.asarray(st["active"], dtype=bool)
     it.log = list(st["log"])
-    from .integrator import _History
+    from .multichannel import _History
 
     it.history = _History.from_json(st["history"])
     it.rng_train.state = st["rng_train"]

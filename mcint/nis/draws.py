@@ -1,0 +1,189 @@
+"""Drawing points per channel from the samplers (flow + fixed map + defensive share) and the
+densities of a batch under the current samplers: what training and integration both draw with."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from .channel_weights import ChannelWeights
+
+
+@dataclass
+class _Sampler:
+    """What samples one group: a flow (or None) and a fixed map (or None)."""
+
+    flow: Any
+    vmap: Any
+
+
+
+class DrawMixin:
+    """Sampling one channel, a batch over channels, and its density terms."""
+
+    # -- sampling one channel ---------------------------------------------------------------
+    def _draw(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
+              samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
+        """Draw ``n`` points in ``channel`` from the defensive mixture; evaluate the integrand.
+
+        Returns backend arrays: ``u`` (flow space), ``r`` (channel chart), ``log_q_sample``
+        (mixture density in ``u``), ``target`` (integrand x map Jacobian, i.e. the integrand in
+        ``u``), ``alpha_prior``, ``features``.
+        """
+        xp = be.xp
+        s = samplers[self.groups[channel]]
+        dt = self.dtype
+        d = self.dims
+        if s.flow is None or eps >= 1.0:
+            n_def = n
+        else:
+            n_def = int(be.to_numpy(xp.sum(xp.astype(rng.uniform((n,), dt) < eps, xp.int64))))
+        parts_u, parts_lq = [], []
+        if n - n_def > 0:
+            u_f, lq_f = s.flow.sample(n - n_def, rng)
+            parts_u.append(u_f)
+            parts_lq.append(lq_f)
+        if n_def > 0:
+            u_d = rng.uniform((n_def, d), dt)
+            if s.flow is not None and need_logq:
+                lq_d = s.flow.log_prob(u_d)
+            else:
+                # a fresh training step gets every density from its own pass with gradients
+                lq_d = xp.zeros((n_def,), dtype=u_d.dtype)
+            parts_u.append(u_d)
+            parts_lq.append(lq_d)
+        u = xp.concat(parts_u, axis=0) if len(parts_u) > 1 else parts_u[0]
+        lq = xp.concat(parts_lq, axis=0) if len(parts_lq) > 1 else parts_lq[0]
+        log_m = _mix_log(xp, lq, eps if s.flow is not None else 1.0)
+        if s.vmap is not None:
+            r, log_jac = s.vmap.forward(u)
+        else:
+            r, log_jac = u, xp.zeros((n,), dtype=u.dtype)
+        ev = self.caller(r, channel, be)
+        value = ev.value if ev.value.dtype == u.dtype else xp.astype(ev.value, u.dtype)
+        target = value * xp.exp(log_jac)
+        feats = ev.features
+        if self.multichannel and feats is None:
+            feats = r
+        return dict(u=u, r=r, log_q_sample=log_m, target=target, alpha_prior=ev.alpha_prior,
+                    features=feats)
+
+
+    def _collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
+                 samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
+        parts = []
+        for c in range(self.n_channels):
+            if counts[c] == 0:
+                continue
+            b = self._draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
+            b["channels"] = be.asarray(np.full(int(counts[c]), c, dtype=np.int64))
+            parts.append(b)
+        xp = be.xp
+        out: dict[str, Any] = {}
+        for k in parts[0]:
+            if parts[0][k] is None:
+                out[k] = None
+            else:
+                out[k] = xp.concat([p[k] for p in parts], axis=0) if len(parts) > 1 \
+                    else parts[0][k]
+        return out
+
+
+    # -- the target of one batch -----------------------------------------------------------
+    def _batch_terms(self, batch: dict[str, Any], channels: Any, cw: Any, active: Any,
+                     samplers: Sequence[_Sampler], eps: float, with_grad_logq: bool
+                     ) -> tuple[Any, Any]:
+        """``(f = alpha_c * target, log m_theta(u))`` for a concatenated batch."""
+        xp = _ns(batch["target"])
+        f = batch["target"]
+        if self.multichannel and cw is not None:
+            la = cw.log_alpha(batch["features"], batch["alpha_prior"], active)
+            oh = xp.astype(channels[:, None] == xp.arange(self.n_channels, dtype=channels.dtype,
+                                                          device=f.device)[None, :], f.dtype)
+            f = f * xp.sum(xp.exp(la) * oh, axis=1)
+        if not with_grad_logq:
+            return f, batch["log_q_sample"]
+        log_q = self._log_q(batch["u"], batch["group_of"], samplers, eps)
+        return f, log_q
+
+    def _log_q(self, u: Any, group_of: Any, samplers: Sequence[_Sampler], eps: float) -> Any:
+        """Mixture log density of each point under its group's current flow."""
+        xp = _ns(u)
+        if self.n_groups == 1:
+            s = samplers[0]
+            if s.flow is None:
+                return xp.zeros((u.shape[0],), dtype=u.dtype)
+            return _mix_log(xp, s.flow.log_prob(u), eps)
+        idx_parts, val_parts = [], []
+        for g, smp in enumerate(samplers):
+            idx = xp.nonzero(group_of == g)[0]
+            if int(idx.shape[0]) == 0:
+                continue
+            ug = xp.take(u, idx, axis=0)
+            lg = xp.zeros((ug.shape[0],), dtype=u.dtype) if smp.flow is None \
+                else _mix_log(xp, smp.flow.log_prob(ug), eps)
+            idx_parts.append(idx)
+            val_parts.append(lg)
+        # undo the grouping with a gather (no in-place scatter: autograd, strict)
+        perm = xp.concat(idx_parts, axis=0)
+        vals = xp.concat(val_parts, axis=0)
+        return xp.take(vals, xp.argsort(perm), axis=0)
+
+    # -- exported models ----------------------------------------------------------------------
+    def _samplers_on(self, be: Backend) -> tuple[list[_Sampler], ChannelWeights | None]:
+        key = f"{be.name}:{be.device}"
+        if key not in self._exported:
+            def detach(a: Any) -> Any:
+                return a.detach().clone() if hasattr(a, "detach") else a
+
+            out = []
+            for s in self.samplers:
+                fl = None if s.flow is None else s.flow.map_arrays(detach).to(be, self.dtype)
+                vm = None if s.vmap is None else s.vmap.to(be)
+                out.append(_Sampler(fl, vm))
+            cw = None
+            if self.cw is not None:
+                cw = self.cw.to(be, self.dtype) if not self.cw.params else \
+                    _cw_detached(self.cw).to(be, self.dtype)
+            self._exported[key] = (out, cw)
+        return self._exported[key]
+
+
+    def _density_r(self, batch: dict[str, Any]) -> Any:
+        # g(r) = m(u) / |dr/du|; target = value * |dr/du|, value = f(r)
+        xp = _ns(batch["u"])
+        s = self._samplers_on(self.backend)[0][0]
+        if s.vmap is None:
+            return xp.exp(batch["log_q_sample"])
+        _, log_jac = s.vmap.forward(batch["u"])
+        return xp.exp(batch["log_q_sample"] - log_jac)
+
+
+def _cw_detached(cw: ChannelWeights) -> ChannelWeights:
+    new = object.__new__(ChannelWeights)
+    new.__dict__.update(cw.__dict__)
+    new.params = [(w.detach().clone() if hasattr(w, "detach") else w,
+                   b.detach().clone() if hasattr(b, "detach") else b) for w, b in cw.params]
+    new.beta = cw.beta.detach().clone() if hasattr(cw.beta, "detach") else cw.beta
+    return new
+
+
+def _ns(a: Any) -> Any:
+    from array_api_compat import array_namespace
+
+    return array_namespace(a)
+
+
+def _mix_log(xp: Any, log_q: Any, eps: float) -> Any:
+    """``log((1 - eps) q + eps)`` from ``log q`` (the defensive mixture with the uniform)."""
+    if eps <= 0:
+        return log_q
+    if eps >= 1:
+        return xp.zeros_like(log_q)
+    return xp.logaddexp(log_q + math.log1p(-eps), xp.full_like(log_q, math.log(eps)))
+

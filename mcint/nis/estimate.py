@@ -1,0 +1,136 @@
+"""Integration and sampling with the trained model (frozen): weighted batches, the estimate with
+its per-channel table, metrics and health diagnostics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend
+from ..batch import Batch
+from ..results import IterationResult, Result
+from .channel_weights import ChannelWeights
+from .checks import _check_int
+
+
+class NISResult(Result):
+    """A :class:`mcint.results.Result` plus the per-channel table and sample metrics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: per-channel integrals, errors, spreads, counts (:class:`mcint.diagnostics.ChannelStats`)
+        self.channels: Any = None
+        #: ``rel_std`` (as sampled), ``rel_std_opt`` (optimal stratification),
+        #: ``unweighting_efficiency``, ``ess``, ``largest_weight_share``, ``defensive``, ...
+        self.metrics: dict[str, Any] = {}
+
+
+class EstimateMixin:
+    """``integrate`` and ``sample``."""
+
+    # -- integration and sampling -------------------------------------------------------------
+    def _sample_raw(self, n: int, be: Backend, rng: Any, eps: float,
+                    uniform_ratio: float) -> tuple[dict[str, Any], np.ndarray, Any]:
+        samplers, cw = self._samplers_on(be)
+        counts = self._alloc(n, uniform_ratio)
+        batch = self._collect(counts, eps, be, rng, samplers)
+        xp = be.xp
+        f = batch["target"]
+        if self.multichannel and cw is not None:
+            la = cw.log_alpha(batch["features"], batch["alpha_prior"], xp.asarray(self.active))
+            ch = batch["channels"]
+            a = xp.take_along_axis(la, ch[:, None], axis=1)[:, 0]
+            f = f * xp.exp(a)
+        elif self.multichannel:
+            # no network yet (never trained): prior weights only
+            tmp = ChannelWeights(self.n_channels, None, prior=self._cw_options["prior"],
+                                 dtype=self.dtype).to(be, self.dtype)
+            la = tmp.log_alpha(batch["features"], batch["alpha_prior"], xp.asarray(self.active))
+            a = xp.take_along_axis(la, batch["channels"][:, None], axis=1)[:, 0]
+            f = f * xp.exp(a)
+        w = f * xp.exp(-batch["log_q_sample"])
+        return batch, counts, w
+
+    def integrate(self, calls: int, *, uniform_ratio: float = 0.1,
+                  iterations: int = 1) -> NISResult:
+        """Estimate the integral with ``calls`` integrand evaluations (model frozen).
+
+        Channels get points by their standard deviation (optimal stratification), with
+        ``uniform_ratio`` spread equally so that every active channel is sampled.
+        """
+        from .. import diagnostics as D
+
+        _check_int(calls, "calls", 2)
+        be = self.backend
+        eps = self._eps_integrate()
+        res = NISResult(weighted=False, label="mcint NIS")
+        per = int(calls) // int(iterations)
+        all_w, all_c = [], []
+        for _ in range(int(iterations)):
+            try:
+                batch, counts, w = self._sample_raw(per, be, self.rng_sample, eps,
+                                                    uniform_ratio)
+            except MemoryError as exc:
+                raise MemoryError(f"integrate(calls={calls}) draws {per} points at once and ran "
+                                  f"out of memory ({exc}); pass iterations=k to draw calls/k "
+                                  "points at a time") from exc
+            wn = be.to_numpy(w).astype(np.float64)
+            ch = be.to_numpy(batch["channels"]).astype(np.int64)
+            self.calls += per
+            tab = D.channel_table(wn, ch, self.n_channels)
+            res.add(IterationResult(tab.total, tab.total_error, per,
+                                    info={"nonfinite": self.nonfinite_points}))
+            all_w.append(wn)
+            all_c.append(ch)
+        wn = np.concatenate(all_w)
+        ch = np.concatenate(all_c)
+        tab = D.channel_table(wn, ch, self.n_channels,
+                              names=list(getattr(self.integrand, "channel_names", None) or []))
+        res.channels = tab
+        # stratification factor n/n_c turns per-channel terms into event weights
+        cnt = np.bincount(ch, minlength=self.n_channels)
+        ev_w = wn * (wn.size / np.maximum(cnt, 1))[ch]
+        u = D.unweighting_efficiency(ev_w)
+        res.metrics = dict(
+            rel_std=float(tab.total_error * math.sqrt(wn.size) / abs(tab.total))
+            if tab.total else math.inf,
+            rel_std_opt=D.stratified_relative_std(tab.stds, tab.total),
+            unweighting_efficiency=u.efficiency, unweighting_partial=u.efficiency_partial,
+            ess=D.effective_sample_size(ev_w), largest_weight_share=D.largest_weight_share(ev_w),
+            defensive=eps, nonfinite_points=self.nonfinite_points,
+            active_channels=int(self.active.sum()))
+        from ..health import diagnose, warn_if_bad
+
+        res.diagnostics = diagnose(ev_w, ch, self.n_channels, active=self.active)
+        warn_if_bad(res.diagnostics, "NIS integral")
+        return res
+
+    def sample(self, n: int, *, uniform_ratio: float = 0.1) -> Batch:
+        """``n`` weighted points: ``weights.mean()`` estimates the integral.
+
+        ``x`` is the point in the integration domain (multi-channel: the integrand's features,
+        i.e. the physical point), ``channels`` the channel each was drawn in.
+        """
+        _check_int(n, "n", 1)
+        be = self.backend
+        eps = self._eps_integrate()
+        try:
+            batch, counts, w = self._sample_raw(int(n), be, self.rng_sample, eps, uniform_ratio)
+        except MemoryError as exc:
+            raise MemoryError(f"sample({n}) ran out of memory ({exc}); draw fewer points per "
+                              "call (e.g. in a loop) or write them to an event file as you go"
+                              ) from exc
+        self.calls += int(n)
+        xp = be.xp
+        factor = be.asarray((n / np.maximum(counts, 1)).astype(np.float64), self.dtype)
+        w = w * xp.take(factor, batch["channels"], axis=0)
+        if self.multichannel:
+            x = batch["features"]
+            prob = None
+        else:
+            x = batch["r"]
+            prob = self._density_r(batch)
+        return Batch(x=x, weights=w, prob=prob, channels=batch["channels"])
+
