@@ -1,4 +1,7 @@
-"""torch backend (CPU and CUDA). Training differentiates mcint's array-API code through it."""
+"""torch backend (CPU and CUDA). Training differentiates mcint's array-API code through it.
+
+On CPU the rational-quadratic spline runs as a fused autograd node (:mod:`.fused`; off with
+``MCINT_FUSED=0``)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,13 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             self.name = "torch-cuda"
+        # training's spline on CPU tensors: one fused autograd node (numba forward/backward),
+        # chosen by the tensor type whatever backend is current (it declines CUDA tensors)
+        from mcint.flows import splines
+
+        from .fused import rq_spline
+
+        splines.TYPE_KERNELS.setdefault(torch.Tensor, rq_spline)
 
     def _is_native(self, a: Any) -> bool:
         return isinstance(a, self.torch.Tensor)

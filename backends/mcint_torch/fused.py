@@ -1,0 +1,212 @@
+"""Fused, differentiable rational-quadratic spline for torch CPU training.
+
+:func:`rq_spline` has the signature of :func:`mcint.flows.splines.rq_spline` (whose pure
+array-API ``.reference`` stays the oracle) and runs it as ONE autograd node whose forward and
+backward are numba kernels (``mcint_numba.kernels.spline_grad``), reaching the tensors' memory
+zero-copy through ``.numpy()``. Autograd through the reference costs ~40 small torch ops forward
+and as many backward per spline call; here it is one node.
+
+It declines (returns ``NotImplemented``, so the reference runs) when numba is missing, when the
+tensors are not CPU float32/float64, for the sampling direction (``inverse=True``) while a
+gradient is needed (training only differentiates the density direction), and when the
+environment variable ``MCINT_FUSED`` is ``0`` (to test or time the pure path).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+ENV_VAR = "MCINT_FUSED"
+_kernels: Any = None  # the numba module once imported, False if unavailable
+
+
+def _load() -> Any:
+    global _kernels
+    if _kernels is None:
+        try:
+            from mcint_numba.kernels import spline_grad
+        except ImportError:  # numba not installed: the reference runs
+            _kernels = False
+        else:
+            _kernels = spline_grad
+    return _kernels
+
+
+def enabled() -> bool:
+    """Whether the fused spline may run (numba importable and ``$MCINT_FUSED`` is not 0)."""
+    return os.environ.get(ENV_VAR, "1") != "0" and bool(_load())
+
+
+class _RQSpline(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Any, params: Any, mins: tuple[float, float, float]) -> Any:
+        k = _kernels
+        y = torch.empty_like(x)
+        ld = torch.empty(x.shape[0], dtype=x.dtype)
+        pn = params.detach().numpy()
+        ex = k.exps(pn)
+        k.rqs_forward(x.detach().numpy(), pn, ex, False, *mins, y.numpy(), ld.numpy())
+        ctx.save_for_backward(x, params)
+        ctx.ex = ex  # the exponentials, reused by the backward (host scratch, not a tensor)
+        ctx.mins = mins
+        return y, ld
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Any, gld: Any) -> Any:
+        x, params = ctx.saved_tensors
+        gx = torch.empty_like(x)
+        gp = torch.empty_like(params)
+        _kernels.rqs_backward(x.detach().numpy(), params.detach().numpy(), ctx.ex,
+                              gy.contiguous().numpy(), gld.contiguous().numpy(), *ctx.mins,
+                              gx.numpy(), gp.numpy())
+        return (gx if ctx.needs_input_grad[0] else None), gp, None
+
+
+def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-3,
+              min_height: float = 1e-3, min_derivative: float = 1e-3) -> Any:
+    """Fused :func:`mcint.flows.splines.rq_spline` on CPU tensors, or ``NotImplemented``."""
+    if not isinstance(params, torch.Tensor) or not isinstance(x, torch.Tensor) \
+            or params.device.type != "cpu" or x.device.type != "cpu" \
+            or x.dtype != params.dtype or x.dtype not in (torch.float32, torch.float64) \
+            or x.ndim != 2 or params.ndim != 3 or not enabled():
+        return NotImplemented
+    nb = (params.shape[-1] - 1) // 3
+    if tuple(params.shape[:-1]) != tuple(x.shape) or params.shape[-1] != 3 * nb + 1 or nb < 1 \
+            or min_width * nb >= 1 or min_height * nb >= 1:
+        return NotImplemented  # the reference raises the error
+    grad = torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
+    mins = (float(min_width), float(min_height), float(min_derivative))
+    if not grad:
+        xn = x.detach().contiguous()
+        y = torch.empty_like(xn)
+        ld = torch.empty(x.shape[0], dtype=x.dtype)
+        pn = params.detach().contiguous().numpy()
+        _kernels.rqs_forward(xn.numpy(), pn, _kernels.exps(pn), bool(inverse), *mins, y.numpy(),
+                             ld.numpy())
+        return y, ld
+    if inverse:
+        return NotImplemented
+    return _RQSpline.apply(x.contiguous(), params.contiguous(), mins)
+
+
+# -- a whole spline coupling block as one autograd node -----------------------------------------
+
+def _mlp_forward(mlp: list[tuple[Any, Any]], inp: Any) -> tuple[Any, list[Any]]:
+    """ReLU MLP on numpy arrays; returns the output and the pre-activations of hidden layers."""
+    pre = []
+    h = inp
+    last = len(mlp) - 1
+    for k, (w, b) in enumerate(mlp):
+        z = h @ w
+        z += b
+        if k != last:
+            pre.append(z)
+            h = np.maximum(z, 0.0)
+        else:
+            h = z
+    return h, pre
+
+
+class _RQSCoupling(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Any, condition: Any, meta: Any, *weights: Any) -> Any:
+        cidx, tidx, unperm, mins = meta
+        k = _kernels
+        xn = x.detach().numpy()
+        xc = xn[:, cidx]
+        xt = np.ascontiguousarray(xn[:, tidx])
+        n = xn.shape[0]
+        parts = ([xc] if len(cidx) else []) + \
+            ([condition.detach().numpy()] if condition is not None else [])
+        inp = (np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]) if parts \
+            else np.ones((n, 1), dtype=xn.dtype)
+        mlp = [(weights[2 * i].detach().numpy(), weights[2 * i + 1].detach().numpy())
+               for i in range(len(weights) // 2)]
+        out, pre = _mlp_forward(mlp, inp)
+        params = out.reshape(n, len(tidx), -1)
+        ex = k.exps(params)
+        yt = np.empty_like(xt)
+        ld = np.empty(n, dtype=xn.dtype)
+        k.rqs_forward(xt, params, ex, False, *mins, yt, ld)
+        y = np.empty_like(xn)
+        y[:, cidx] = xc
+        y[:, tidx] = yt
+        ctx.saved = (xt, inp, pre, params, ex, mlp)
+        ctx.meta = meta
+        return torch.from_numpy(y), torch.from_numpy(ld)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Any, gld: Any) -> Any:
+        cidx, tidx, unperm, mins = ctx.meta
+        xt, inp, pre, params, ex, mlp = ctx.saved
+        gyn = gy.detach().numpy()
+        gtn = np.ascontiguousarray(gyn[:, tidx])
+        gxt = np.empty_like(xt)
+        gp = np.empty_like(params)
+        _kernels.rqs_backward(xt, params, ex, gtn, np.ascontiguousarray(gld.detach().numpy()),
+                              *mins, gxt, gp)
+        g = gp.reshape(params.shape[0], -1)
+        grads: list[Any] = [None] * (2 * len(mlp))
+        need_x = ctx.needs_input_grad[0]
+        for k in range(len(mlp) - 1, -1, -1):
+            w = mlp[k][0]
+            h = inp if k == 0 else np.maximum(pre[k - 1], 0.0)
+            grads[2 * k] = torch.from_numpy(h.T @ g)
+            grads[2 * k + 1] = torch.from_numpy(g.sum(axis=0))
+            if k > 0:
+                g = g @ w.T
+                # d relu/dz of the reference (z + |z|) / 2 under autograd: 1, 1/2 at 0, 0
+                g *= (np.sign(pre[k - 1]) + 1.0) * 0.5
+            elif need_x:
+                g = g @ w.T
+        gx = None
+        if need_x:
+            gxn = np.empty_like(gyn)
+            gxn[:, tidx] = gxt
+            gc = gyn[:, cidx]
+            if len(cidx):
+                gc = gc + g[:, :len(cidx)]
+            gxn[:, cidx] = gc
+            gx = torch.from_numpy(gxn)
+        return (gx, None, None, *grads)
+
+
+def rqs_coupling(x: Any, condition: Any, mlp: list[tuple[Any, Any]], cond_idx: list[int],
+                 trafo_idx: list[int], activation: str = "relu", inverse: bool = False,
+                 min_width: float = 1e-3, min_height: float = 1e-3,
+                 min_derivative: float = 1e-3) -> Any:
+    """Fused :func:`mcint.flows.couplings.rqs_coupling` (density direction, ReLU) on CPU
+    tensors as one autograd node: gather, MLP (numpy BLAS), spline (numba), scatter, and the
+    analytic backward of all of it. ``NotImplemented`` for anything else."""
+    if inverse or activation != "relu" or not isinstance(x, torch.Tensor) \
+            or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
+            or x.ndim != 2 or not enabled():
+        return NotImplemented
+    if condition is not None and (not isinstance(condition, torch.Tensor)
+                                  or condition.requires_grad or condition.dtype != x.dtype
+                                  or condition.device.type != "cpu"):
+        return NotImplemented
+    flat = []
+    for w, b in mlp:
+        if not (isinstance(w, torch.Tensor) and isinstance(b, torch.Tensor)) \
+                or w.dtype != x.dtype or b.dtype != x.dtype or w.device.type != "cpu" \
+                or b.device.type != "cpu":
+            return NotImplemented
+        flat += [w, b]
+    n_out = flat[-2].shape[1]
+    k = len(trafo_idx)
+    nb = (n_out // max(k, 1) - 1) // 3
+    if k < 1 or n_out != k * (3 * nb + 1) or nb < 1 or min_width * nb >= 1 \
+            or min_height * nb >= 1:
+        return NotImplemented  # the reference raises the error
+    mins = (float(min_width), float(min_height), float(min_derivative))
+    cidx = np.asarray(cond_idx, dtype=np.int64)
+    tidx = np.asarray(trafo_idx, dtype=np.int64)
+    meta = (cidx, tidx, None, mins)
+    return _RQSCoupling.apply(x.contiguous(), condition, meta, *flat)
