@@ -95,3 +95,33 @@ def ring_exact(dims: int = 2, r0: float = RING_R0, w: float = RING_W) -> float:
     plane = 2.0 * math.pi * (w * w * math.exp(-r0 * r0 / (2 * w * w))
                              + r0 * w * math.sqrt(math.pi / 2.0) * (1.0 + math.erf(r0 / s)))
     return plane / (2.0 * math.pi * r0 * w * math.sqrt(2.0 * math.pi))
+
+
+def signed_two_peak(dims: int = 2, sigma: float = 0.05) -> Any:
+    """MadNIS' signed toy: a normalised Gaussian peak at ``(0.3, ...)`` minus half of one at
+    ``(0.7, ...)``; integral ~1/2, positive part ~1, negative part ~-1/2 (exactly as
+    :func:`signed_two_peak_parts`: the peaks are 11 sigma apart, so their overlap, ~exp(-60),
+    moves no sign boundary measurably)."""
+    norm = _gauss_norm(sigma, dims)
+    inv = 1.0 / (2.0 * sigma * sigma)
+
+    @native
+    def f(x: Any) -> Any:
+        xp = array_namespace(x)
+        a = x - 0.3
+        b = x - 0.7
+        return norm * (xp.exp(-inv * xp.sum(a * a, axis=1))
+                       - 0.5 * xp.exp(-inv * xp.sum(b * b, axis=1)))
+
+    f.__name__ = f"signed{dims}d"
+    return f
+
+
+def signed_two_peak_parts(dims: int = 2, sigma: float = 0.05) -> tuple[float, float]:
+    """Exact integrals of the positive and the negative part of :func:`signed_two_peak`."""
+    return _box_fraction(0.3, sigma) ** dims, -0.5 * _box_fraction(0.7, sigma) ** dims
+
+
+def signed_two_peak_exact(dims: int = 2, sigma: float = 0.05) -> float:
+    pos, neg = signed_two_peak_parts(dims, sigma)
+    return pos + neg

@@ -5,6 +5,7 @@ from .channel_weights import ChannelWeights
 from .evaluate import MappedChannels
 from .integrator import Integrator, NISResult, TrainingStatus
 from .losses import LOSSES
+from .sign_split import SignSplit
 
 __all__ = ["ChannelWeights", "Integrator", "LOSSES", "MappedChannels", "NISResult",
-           "TrainingStatus"]
+           "SignSplit", "TrainingStatus"]

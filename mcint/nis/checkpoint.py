@@ -77,7 +77,7 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
         vegas=[s.vmap is not None for s in it.samplers],
         n_channels=it.n_channels, dims=it.dims, pending_train=it._pending_train,
         # who wrote it (e.g. the CLI's integrand name), so a resume can refuse a foreign file
-        run_tag=getattr(it, "run_tag", None))
+        run_tag=getattr(it, "run_tag", None), sign_zero=it._sign_zero.tolist())
     serialize.save(path, KIND, {"options": opts, "state": state}, arrays)
 
 
@@ -126,6 +126,9 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     pt = st.get("pending_train")
     it._pending_train = None if pt is None else {k: int(v) for k, v in pt.items()}
     it.active = np.asarray(st["active"], dtype=bool)
+    sz = meta["state"].get("sign_zero")   # absent in checkpoints from before split_sign
+    if sz is not None:
+        it._sign_zero = np.asarray(sz, dtype=np.int64)
     it.log = list(st["log"])
     from .multichannel import _History
 

@@ -59,8 +59,8 @@ class ChannelCaller:
             self.n_channels = int(nch)
             self.native = bool(getattr(integrand, "native", False))
             self.calls = 0
-            if isinstance(integrand, MappedChannels):
-                integrand.f.nonfinite = "zero" if nonfinite == "skip" else "raise"
+            if _inner_integrand(integrand) is not None:
+                _inner_integrand(integrand).nonfinite = "zero" if nonfinite == "skip" else "raise"
         else:
             if dims is None:
                 dims = getattr(integrand, "dims", None)
@@ -81,7 +81,8 @@ class ChannelCaller:
         """Non-finite integrand values counted as zero so far."""
         if self.single is not None:
             return self.single.nonfinite_count
-        inner = self.multi.f.nonfinite_count if isinstance(self.multi, MappedChannels) else 0
+        f = _inner_integrand(self.multi)
+        inner = f.nonfinite_count if f is not None else 0
         return self.nonfinite_count + inner
 
     def __call__(self, r: Any, channel: int, be: Backend) -> Evaluated:
@@ -164,6 +165,16 @@ class ChannelCaller:
         return Evaluated(be.asarray(value.astype(dt), dt.__name__),
                          None if prior is None else be.asarray(prior.astype(dt), dt.__name__),
                          None if feats is None else be.asarray(feats.astype(dt), dt.__name__))
+
+
+def _inner_integrand(multi: Any) -> Integrand | None:
+    """The :class:`~mcint.Integrand` inside the wrappers built here (their NaN policy is ours)."""
+    from .sign_split import SignSplit
+
+    f = getattr(multi, "f", None)
+    if isinstance(multi, (MappedChannels, SignSplit)) and isinstance(f, Integrand):
+        return f
+    return None
 
 
 def _host(a: Any, what: str, channel: int) -> np.ndarray:

@@ -4,6 +4,7 @@ of points over channels, channel dropping on |I_c|, and the channel-weight netwo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +101,22 @@ class ChannelBookMixin:
             drop = drop[:-1]
         if not drop:
             return
+        self._drop_channels(drop)
+
+    def _note_sign_support(self, means: np.ndarray, counts: np.ndarray) -> None:
+        """``split_sign="auto"``: drop a sign channel whose first ``sign_probe`` points were
+        all zero. A sign channel's weights all have one sign, so a zero mean means no point
+        was in its support."""
+        if self.split_sign != "auto":
+            return
+        z = self._sign_zero
+        seen = (counts > 0) & np.isfinite(means) & (means != 0)
+        z[:] = np.where(seen | (z < 0), -1, z + counts)
+        drop = self.active & (z >= self.sign_probe)
+        if drop.any() and (self.active & ~drop).any():
+            self._drop_channels(np.flatnonzero(drop))
+
+    def _drop_channels(self, drop: Any) -> None:
         self.active[drop] = False
         if len(self.buffer):
             keep = self._torch.xp.take(self._torch.xp.asarray(self.active),

@@ -255,6 +255,8 @@ class TrainingMixin:
         loss, means, variances = self._optimise(batch, fresh=True)
         batch["log_q_sample"] = self._last_log_q_sample
         self.history.add(means, variances, counts)
+        if self.split_sign == "auto":
+            self._note_sign_support(means, counts)
         store = {k: batch[k] for k in ("u", "channels", "target", "log_q_sample",
                                        "alpha_prior", "features")}
         self.buffer.store(store)
