@@ -26,14 +26,12 @@ def _mass(mu: float, s: float) -> float:
     return 0.5 * (erf((1 - mu) / (math.sqrt(2) * s)) - erf(-mu / (math.sqrt(2) * s)))
 
 
-def camel(d: int, a: float = 0.1):
-    def f(x):
-        g1 = np.exp(-np.sum((x - 1 / 3) ** 2, axis=1) / a**2)
-        g2 = np.exp(-np.sum((x - 2 / 3) ** 2, axis=1) / a**2)
-        return 0.5 * (g1 + g2) / (a * math.sqrt(math.pi)) ** d
+def camel(d: int):
+    # the benchmark's camel (exp(-|x - mu|^2 / 0.1^2)): one definition, in mcint.examples.toys
+    from mcint.examples import toys
 
-    s = a / math.sqrt(2)
-    return f, 0.5 * (_mass(1 / 3, s) ** d + _mass(2 / 3, s) ** d)
+    s = 0.1 / math.sqrt(2)
+    return toys.camel(d, s), toys.camel_exact(d, s)
 
 
 def gauss(d: int, mu: float = 0.4, s: float = 0.1):
