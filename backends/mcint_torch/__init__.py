@@ -1,7 +1,7 @@
 """torch backend (CPU and CUDA). Training differentiates mcint's array-API code through it.
 
-On CPU the rational-quadratic spline runs as a fused autograd node (:mod:`.fused`; off with
-``MCINT_FUSED=0``)."""
+On CPU a spline coupling block (and a lone rational-quadratic spline) runs as one fused autograd
+node (:mod:`.fused`; off with ``MCINT_FUSED=0``)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             self.name = "torch-cuda"
-        # training's spline on CPU tensors: one fused autograd node (numba forward/backward),
-        # chosen by the tensor type whatever backend is current (it declines CUDA tensors)
-        from mcint.flows import splines
+        # training on CPU tensors: a spline coupling block, or a lone spline, is one fused
+        # autograd node (numpy/numba forward and backward), chosen by the tensor type whatever
+        # backend is current (CUDA tensors are declined)
+        from mcint.backends import register_type_kernel
 
-        from .fused import rq_spline
+        from . import fused
 
-        splines.TYPE_KERNELS.setdefault(torch.Tensor, rq_spline)
+        register_type_kernel("rqs-coupling", torch.Tensor, fused.rqs_coupling)
+        register_type_kernel("rq-spline", torch.Tensor, fused.rq_spline)
 
     def _is_native(self, a: Any) -> bool:
         return isinstance(a, self.torch.Tensor)

@@ -34,6 +34,7 @@ __all__ = [
     "get_backend",
     "known",
     "register",
+    "register_type_kernel",
     "use",
     "current",
     "ENV_VAR",
@@ -180,12 +181,26 @@ def use(backend: str | Backend | None) -> Iterator[Backend]:
         _current.reset(token)
 
 
+_type_kernels: dict[tuple[str, type], Callable[..., Any]] = {}
+
+
+def register_type_kernel(name: str, array_type: type, impl: Callable[..., Any]) -> None:
+    """Let ``impl`` replace the fusable kernel ``name`` whenever its first argument is an
+    ``array_type``, whatever backend is current (after the current backend's own kernel).
+
+    For kernels tied to an array type rather than to a backend choice, e.g. the torch plugin's
+    differentiable fused kernels for CPU training. ``impl`` may return ``NotImplemented``.
+    """
+    _type_kernels[(name, array_type)] = impl
+
+
 def fusable(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a pure array-API function as a kernel that a backend may replace by a fused one.
 
     The decorated function stays the reference implementation (and the test oracle); when the
     current backend has ``kernels[name]`` and accepts the arguments, that implementation runs
-    instead. ``f.reference`` always gives the pure version.
+    instead, else one registered for the first argument's type (:func:`register_type_kernel`).
+    ``f.reference`` always gives the pure version.
     """
 
     def deco(ref: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,6 +209,12 @@ def fusable(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             be = _current.get() or _env_default()
             if be is not None:
                 impl = be.kernels.get(name)
+                if impl is not None:
+                    out = impl(*args, **kwargs)
+                    if out is not NotImplemented:
+                        return out
+            if _type_kernels and args:
+                impl = _type_kernels.get((name, type(args[0])))
                 if impl is not None:
                     out = impl(*args, **kwargs)
                     if out is not NotImplemented:

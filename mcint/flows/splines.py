@@ -11,15 +11,13 @@ laid out like MadNIS: ``[widths (B) | heights (B) | derivatives (B + 1)]``.
 ``rq_spline(x, params)`` maps the knot x-positions (widths) to the knot y-positions (heights);
 ``inverse=True`` solves the quadratic for the way back. Written once against the array API; the
 numba backend replaces it by a fused kernel (``@fusable("rq-spline")``), torch CPU tensors go
-through a differentiable fused kernel (:data:`TYPE_KERNELS`, set by the torch plugin; off with
-``MCINT_FUSED=0``), and ``rq_spline.reference`` is always this pure version.
+through a differentiable fused kernel (registered by the torch plugin for the tensor type; off
+with ``MCINT_FUSED=0``), and ``rq_spline.reference`` is always this pure version.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -85,16 +83,10 @@ def _check(x: Any, params: Any, min_width: float, min_height: float) -> int:
     return nb
 
 
-#: fused replacements of :func:`rq_spline` chosen by the parameters' array type rather than by
-#: the current backend, e.g. ``torch.Tensor`` -> the torch plugin's differentiable numba spline
-#: for CPU training (registered when the torch backend is created). Each may return
-#: ``NotImplemented`` to decline; ``rq_spline.reference`` stays the pure version.
-TYPE_KERNELS: dict[type, Callable[..., Any]] = {}
-
-
-def _rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEFAULT_MIN,
-               min_height: float = DEFAULT_MIN,
-               min_derivative: float = DEFAULT_MIN) -> tuple[Any, Any]:
+@fusable("rq-spline")
+def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEFAULT_MIN,
+              min_height: float = DEFAULT_MIN,
+              min_derivative: float = DEFAULT_MIN) -> tuple[Any, Any]:
     """Apply elementwise RQ splines to ``x`` of shape ``(n, k)`` with values in [0, 1].
 
     ``params``: ``(n, k, 3B + 1)`` unconstrained spline parameters (one spline per value).
@@ -160,24 +152,6 @@ def _rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DE
     ld = xp.sum(xp.log(s * s * dnum / (denom * denom)), axis=-1)
     return out, (-ld if inverse else ld)
 
-
-_rq_spline_dispatch = fusable("rq-spline")(_rq_spline)
-
-
-@functools.wraps(_rq_spline)
-def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEFAULT_MIN,
-              min_height: float = DEFAULT_MIN,
-              min_derivative: float = DEFAULT_MIN) -> tuple[Any, Any]:
-    impl = TYPE_KERNELS.get(type(params))
-    if impl is not None:
-        out = impl(x, params, inverse, min_width, min_height, min_derivative)
-        if out is not NotImplemented:
-            return out
-    return _rq_spline_dispatch(x, params, inverse, min_width, min_height, min_derivative)
-
-
-rq_spline.reference = _rq_spline  # type: ignore[attr-defined]
-rq_spline.kernel_name = "rq-spline"  # type: ignore[attr-defined]
 
 
 # -- host-side helpers (numpy): set spline parameters from given knots --------------------------
