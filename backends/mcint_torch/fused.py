@@ -49,9 +49,13 @@ class _RQSpline(torch.autograd.Function):
         ld = torch.empty(x.shape[0], dtype=x.dtype)
         pn = params.detach().numpy()
         ex = k.exps(pn)
-        k.rqs_forward(x.detach().numpy(), pn, ex, False, *mins, y.numpy(), ld.numpy())
+        xn = x.detach().numpy()
+        aux = k.aux_like(xn)
+        k.rqs_forward(xn, pn, ex, False, *mins, y.numpy(), ld.numpy(), aux)
         ctx.save_for_backward(x, params)
-        ctx.ex = ex  # the exponentials, reused by the backward (host scratch, not a tensor)
+        # host scratch reused by the backward: the exponentials, knot derivatives and slopes
+        ctx.ex = ex
+        ctx.aux = aux
         ctx.mins = mins
         return y, ld
 
@@ -61,7 +65,7 @@ class _RQSpline(torch.autograd.Function):
         x, params = ctx.saved_tensors
         gx = torch.empty_like(x)
         gp = torch.empty_like(params)
-        _kernels.rqs_backward(x.detach().numpy(), params.detach().numpy(), ctx.ex,
+        _kernels.rqs_backward(x.detach().numpy(), params.detach().numpy(), ctx.ex, ctx.aux,
                               gy.contiguous().numpy(), gld.contiguous().numpy(), *ctx.mins,
                               gx.numpy(), gp.numpy())
         return (gx if ctx.needs_input_grad[0] else None), gp, None
@@ -87,7 +91,7 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-
         ld = torch.empty(x.shape[0], dtype=x.dtype)
         pn = params.detach().contiguous().numpy()
         _kernels.rqs_forward(xn.numpy(), pn, _kernels.exps(pn), bool(inverse), *mins, y.numpy(),
-                             ld.numpy())
+                             ld.numpy(), _kernels.aux_like(xn))
         return y, ld
     if inverse:
         return NotImplemented
@@ -132,11 +136,12 @@ class _RQSCoupling(torch.autograd.Function):
         ex = k.exps(params)
         yt = np.empty_like(xt)
         ld = np.empty(n, dtype=xn.dtype)
-        k.rqs_forward(xt, params, ex, False, *mins, yt, ld)
+        aux = k.aux_like(xt)
+        k.rqs_forward(xt, params, ex, False, *mins, yt, ld, aux)
         y = np.empty_like(xn)
         y[:, cidx] = xc
         y[:, tidx] = yt
-        ctx.saved = (xt, inp, pre, params, ex, mlp)
+        ctx.saved = (xt, inp, pre, params, ex, aux, mlp)
         ctx.meta = meta
         return torch.from_numpy(y), torch.from_numpy(ld)
 
@@ -144,12 +149,12 @@ class _RQSCoupling(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, gy: Any, gld: Any) -> Any:
         cidx, tidx, unperm, mins = ctx.meta
-        xt, inp, pre, params, ex, mlp = ctx.saved
+        xt, inp, pre, params, ex, aux, mlp = ctx.saved
         gyn = gy.detach().numpy()
         gtn = np.ascontiguousarray(gyn[:, tidx])
         gxt = np.empty_like(xt)
         gp = np.empty_like(params)
-        _kernels.rqs_backward(xt, params, ex, gtn, np.ascontiguousarray(gld.detach().numpy()),
+        _kernels.rqs_backward(xt, params, ex, aux, gtn, np.ascontiguousarray(gld.detach().numpy()),
                               *mins, gxt, gp)
         g = gp.reshape(params.shape[0], -1)
         grads: list[Any] = [None] * (2 * len(mlp))

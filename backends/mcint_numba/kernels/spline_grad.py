@@ -69,28 +69,28 @@ def _search(K, nb, v):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _softplus_d(u, min_d):  # pragma: no cover - compiled
-    return (min_d + max(u, 0.0) + math.log1p(math.exp(-abs(u)))) / (min_d + _LOG2)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _sigmoid(u):  # pragma: no cover - compiled
-    if u >= 0.0:
-        return 1.0 / (1.0 + math.exp(-u))
-    t = math.exp(u)
-    return t / (1.0 + t)
+def _deriv(u, min_d, aux, i, j, slot):  # pragma: no cover - compiled
+    # knot derivative (min_d + softplus(u)) / (min_d + log 2); its d/du factor sigmoid(u) goes
+    # to aux for the backward (the same exp(-|u|) serves both)
+    e = math.exp(-abs(u))
+    aux[i, j, 2 + slot] = (1.0 if u >= 0.0 else e) / (1.0 + e)
+    d = (min_d + max(u, 0.0) + math.log1p(e)) / (min_d + _LOG2)
+    aux[i, j, slot] = d
+    return d
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld):  # pragma: no cover
+def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld, aux):  # pragma: no cover
     """``y[i, j]`` and ``ld[i] = sum_j log|dy/dx|`` (negated for ``inverse``); ``ex`` from
-    :func:`shift`, exponentiated."""
+    :func:`shift`, exponentiated; ``aux`` (n, k, 4) receives the two knot derivatives used and
+    their softplus slopes, for :func:`rqs_backward`."""
     n, k = x.shape
     nb = (params.shape[2] - 1) // 3
     Kx = np.empty(nb + 1)
     Ky = np.empty(nb + 1)
     for i in range(n):
         acc = 0.0
+        prod = 1.0
         for j in range(k):
             _prep(ex, i, j, 0, nb, min_w, Kx)
             _prep(ex, i, j, 1, nb, min_h, Ky)
@@ -100,8 +100,8 @@ def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld):  # pragma: 
             w = Kx[idx + 1] - x0
             y0 = Ky[idx]
             h = Ky[idx + 1] - y0
-            d0 = _softplus_d(np.float64(params[i, j, 2 * nb + idx]), min_d)
-            d1 = _softplus_d(np.float64(params[i, j, 2 * nb + idx + 1]), min_d)
+            d0 = _deriv(np.float64(params[i, j, 2 * nb + idx]), min_d, aux, i, j, 0)
+            d1 = _deriv(np.float64(params[i, j, 2 * nb + idx + 1]), min_d, aux, i, j, 1)
             s = h / w
             dsum = d0 + d1 - 2.0 * s
             if inverse:
@@ -116,20 +116,27 @@ def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld):  # pragma: 
             t1 = 1.0 - th
             tt = th * t1
             den = s + dsum * tt
+            iden = 1.0 / den
             if inverse:
                 y[i, j] = th * w + x0
             else:
-                y[i, j] = y0 + h * (s * th * th + d0 * tt) / den
+                y[i, j] = y0 + h * (s * th * th + d0 * tt) * iden
             dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
-            acc += math.log(s * s * dnum / (den * den))
+            # one log per 4 values (a factor stays far inside float64's range)
+            prod *= s * s * dnum * iden * iden
+            if (j & 3) == 3:
+                acc += math.log(prod)
+                prod = 1.0
+        if prod != 1.0:
+            acc += math.log(prod)
         ld[i] = -acc if inverse else acc
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rqs_backward(x, params, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover
+def rqs_backward(x, params, ex, aux, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover
     """Gradients of ``sum(gy * y) + sum(gld * ld)`` (density direction) w.r.t. ``x`` and the
-    raw ``params``; ``ex`` as for :func:`rqs_forward`; ``gx`` (n, k) and ``gp`` (n, k, 3B + 1)
-    are overwritten."""
+    raw ``params``; ``ex`` and ``aux`` as left by :func:`rqs_forward`; ``gx`` (n, k) and
+    ``gp`` (n, k, 3B + 1) are overwritten."""
     n, k = x.shape
     nb = (params.shape[2] - 1) // 3
     Kx = np.empty(nb + 1)
@@ -149,13 +156,12 @@ def rqs_backward(x, params, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma
             w = Kx[idx + 1] - x0
             y0 = Ky[idx]
             h = Ky[idx + 1] - y0
-            u0 = np.float64(params[i, j, 2 * nb + idx])
-            u1 = np.float64(params[i, j, 2 * nb + idx + 1])
-            d0 = _softplus_d(u0, min_d)
-            d1 = _softplus_d(u1, min_d)
-            s = h / w
+            d0 = aux[i, j, 0]
+            d1 = aux[i, j, 1]
+            iw = 1.0 / w
+            s = h * iw
             dsum = d0 + d1 - 2.0 * s
-            th = (v - x0) / w
+            th = (v - x0) * iw
             t1 = 1.0 - th
             tt = th * t1
             den = s + dsum * tt
@@ -164,33 +170,30 @@ def rqs_backward(x, params, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma
             g = np.float64(gy[i, j])
             q = 1.0 - 2.0 * th
             r = 1.0 - 2.0 * tt
-            id2 = 1.0 / (den * den)
+            iden = 1.0 / den
+            idn = 1.0 / dnum
+            id2 = iden * iden
             # partial derivatives of y and ld w.r.t. theta, s, h, d0, d1 (the others fixed)
             y_th = h * ((2.0 * s * th + d0 * q) * den - A * dsum * q) * id2
             y_s = h * (th * th * den - A * r) * id2
-            y_h = A / den
             y_d0 = h * tt * (den - A) * id2
             y_d1 = -h * A * tt * id2
-            l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) / dnum - 2.0 * dsum * q / den
-            l_s = 2.0 / s + 2.0 * tt / dnum - 2.0 * r / den
-            l_d0 = t1 * t1 / dnum - 2.0 * tt / den
-            l_d1 = th * th / dnum - 2.0 * tt / den
+            l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) * idn - 2.0 * dsum * q * iden
+            l_s = 2.0 * w / h + 2.0 * tt * idn - 2.0 * r * iden
+            l_d0 = t1 * t1 * idn - 2.0 * tt * iden
+            l_d1 = th * th * idn - 2.0 * tt * iden
             Gth = g * y_th + gl * l_th
             Gs = g * y_s + gl * l_s
-            Gh = g * y_h + Gs / w
-            Gw = -(Gth * th + Gs * s) / w
-            gx[i, j] = Gth / w if (xv >= 0.0 and xv <= 1.0) else 0.0
+            Gh = g * A * iden + Gs * iw
+            Gw = -(Gth * th + Gs * s) * iw
+            gx[i, j] = Gth * iw if (xv >= 0.0 and xv <= 1.0) else 0.0
             # knots: x_idx, x_idx+1, y_idx, y_idx+1 (the end knots 0 and 1 are constants)
-            gkx0 = -Gth / w - Gw
-            gkx1 = Gw
-            gky0 = g - Gh
-            gky1 = Gh
-            _knot_grad(gp, i, j, 0, nb, aw, ex, 0, Sw, idx, gkx0, gkx1)
-            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, gky0, gky1)
+            _knot_grad(gp, i, j, 0, nb, aw, ex, 0, Sw, idx, -Gth * iw - Gw, Gw)
+            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, g - Gh, Gh)
             for b in range(2 * nb, 3 * nb + 1):
                 gp[i, j, b] = 0.0
-            gp[i, j, 2 * nb + idx] = (g * y_d0 + gl * l_d0) * _sigmoid(u0) * cd
-            gp[i, j, 2 * nb + idx + 1] = (g * y_d1 + gl * l_d1) * _sigmoid(u1) * cd
+            gp[i, j, 2 * nb + idx] = (g * y_d0 + gl * l_d0) * aux[i, j, 2] * cd
+            gp[i, j, 2 * nb + idx + 1] = (g * y_d1 + gl * l_d1) * aux[i, j, 3] * cd
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -214,6 +217,11 @@ def _knot_grad(gp, i, j, off, nb, a, ex, g, S, idx, g0, g1):  # pragma: no cover
         elif b == idx:
             t += g1
         gp[i, j, off + b] = aS * ex[i, j, g, b] * t
+
+
+def aux_like(x: np.ndarray) -> np.ndarray:
+    """Scratch (n, k, 4) for :func:`rqs_forward` -> :func:`rqs_backward`."""
+    return np.empty((x.shape[0], x.shape[1], 4))
 
 
 def exps(params: np.ndarray) -> np.ndarray:
