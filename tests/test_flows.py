@@ -173,6 +173,87 @@ def test_fused_coupling_matches_reference(activation, cond_idx, trafo_idx, c):
         assert np.array_equal(y1[:, cond_idx], x[:, cond_idx])
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("cond_idx,trafo_idx,c,bins", [([0, 2], [1, 3, 4], 0, 5),
+                                                        ([], [0], 2, 10), ([1], [0], 0, 1),
+                                                        ([], [0], 0, 3),
+                                                        ([0, 1, 2, 3], [4, 5, 6, 7], 0, 10)])
+def test_fused_float32_coupling_matches_reference(activation, cond_idx, trafo_idx, c, bins):
+    # float32 runs a separate row-vectorised kernel with its own exp/log polynomials: compare it
+    # with the float64 reference on the same (float32) numbers, at float32 accuracy
+    nb_be = pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    kern = nb_be.KERNELS["rqs-coupling"]
+    d = len(cond_idx) + len(trafo_idx)
+    n = 2500  # more than one block of rows, and a short last block
+    k = len(trafo_idx)
+    mlp = init_mlp([max(1, len(cond_idx) + c), 16, k * (3 * bins + 1)], seed=4, zero_last=False)
+    mlp[-1] = (3.0 * mlp[-1][0], 3.0 * mlp[-1][1])  # far from the identity
+    mlp32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in mlp]
+    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp32]
+    x = RNG.random((n, d)).astype(np.float32)
+    x[:3, trafo_idx] = np.array([0.0, 1.0, 1e-7], dtype=np.float32)[:, None]
+    cond = RNG.random((n, c)).astype(np.float32) if c else None
+    cond64 = None if cond is None else cond.astype(np.float64)
+    for inverse in (False, True):
+        y0, l0 = rqs_coupling.reference(x.astype(np.float64), cond64, mlp64, cond_idx, trafo_idx,
+                                        activation, inverse)
+        y1, l1 = kern(x, cond, mlp32, cond_idx, trafo_idx, activation, inverse)
+        assert y1.dtype == np.float32 and l1.dtype == np.float32
+        assert np.array_equal(y1[:, cond_idx], x[:, cond_idx])
+        # yardstick: the error of the array-API code itself run in float32
+        y2, l2 = rqs_coupling.reference(x, cond, mlp32, cond_idx, trafo_idx, activation, inverse)
+        ey, el = np.max(np.abs(y2 - y0)), np.max(np.abs(l2 - l0))
+        assert np.max(np.abs(y1 - y0)) < min(4 * ey + 2e-6, 2e-5)
+        assert np.max(np.abs(l1 - l0)) < min(4 * el + 2e-5, 1e-3)
+        assert np.std(l0) > 0.1  # a non-trivial map
+        back, lb = kern(y1, cond, mlp32, cond_idx, trafo_idx, activation, not inverse)
+        # the float32 round-trip bound
+        assert np.max(np.abs(back - x)) < 1e-4 and np.max(np.abs(lb + l1)) < 1e-3
+
+
+def test_fused_float32_coupling_propagates_non_finite_parameters():
+    nb_be = pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    kern = nb_be.KERNELS["rqs-coupling"]
+    mlp = [(w.astype(np.float32), b.astype(np.float32))
+           for w, b in init_mlp([2, 8, 2 * 16], seed=3, zero_last=False)]
+    x = RNG.random((10, 4)).astype(np.float32)
+    for idx in (0, 7, 12, 15):  # a width, a height, derivatives of spline 0
+        for bad in (np.nan, np.inf):
+            m = [(w.copy(), b.copy()) for w, b in mlp]
+            m[-1][1][idx] = bad
+            for inverse in (False, True):
+                y, ld = kern(x, None, m, [0, 2], [1, 3], "relu", inverse)
+                assert np.all(np.isnan(y[:, 1])) and np.all(np.isnan(ld))
+                assert np.all(np.isfinite(y[:, 3]))  # the other spline is unaffected
+
+
+def test_float32_simd_exp_log_accuracy():
+    numba = pytest.importorskip("numba")
+    pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    from mcint_numba.kernels import coupling_rqs32 as k32
+
+    @numba.njit
+    def apply(which, a):
+        out = np.empty_like(a)
+        for i in range(a.size):
+            out[i] = k32.fexp(a[i]) if which == 0 else (
+                k32.flog(a[i]) if which == 1 else k32.fsoftplus(a[i]))
+        return out
+
+    a = -np.linspace(0.0, 86.0, 200_001).astype(np.float32)
+    ref = np.exp(a.astype(np.float64))
+    assert np.max(np.abs(apply(0, a) / ref - 1)) < 3e-7  # float32 eps is 1.2e-7
+    assert 0 <= apply(0, np.array([-200.0], dtype=np.float32))[0] < 1e-37
+    b = np.exp(np.linspace(-80.0, 80.0, 200_001)).astype(np.float32)
+    assert np.max(np.abs(apply(1, b) - np.log(b.astype(np.float64)))) < 2e-7 * 80 + 1e-7
+    u = np.linspace(-80.0, 80.0, 200_001).astype(np.float32)
+    ref = np.logaddexp(u.astype(np.float64), 0.0)
+    assert np.max(np.abs(apply(2, u) / ref - 1)) < 3e-7
+
+
 def test_fused_kernels_decline_foreign_arrays():
     nb_be = pytest.importorskip("mcint_numba")
     torch = pytest.importorskip("torch")
