@@ -100,13 +100,19 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-
 
 # -- a whole spline coupling block as one autograd node -----------------------------------------
 
+_FLOATS = (torch.float32, torch.float64)
+#: per block layout (index arrays, spline minima), checked once
+_META: dict[tuple, tuple] = {}
+
 def _mlp_forward(mlp: list[tuple[Any, Any]], inp: Any) -> tuple[Any, list[Any]]:
     """ReLU MLP on numpy arrays; returns the output and the pre-activations of hidden layers."""
     pre = []
     h = inp
     last = len(mlp) - 1
     for k, (w, b) in enumerate(mlp):
-        z = h @ w
+        # one input column (1-d conditioners): a broadcast product, exactly what gemm gives,
+        # without numpy's slow k=1 matmul path
+        z = h * w[0] if h.shape[1] == 1 else h @ w
         z += b
         if k != last:
             pre.append(z)
@@ -189,29 +195,33 @@ def rqs_coupling(x: Any, condition: Any, mlp: list[tuple[Any, Any]], cond_idx: l
     """Fused :func:`mcint.flows.couplings.rqs_coupling` (density direction, ReLU) on CPU
     tensors as one autograd node: gather, MLP (numpy BLAS), spline (numba), scatter, and the
     analytic backward of all of it. ``NotImplemented`` for anything else."""
-    if inverse or activation != "relu" or not isinstance(x, torch.Tensor) \
-            or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
+    if inverse or activation != "relu" or not isinstance(x, torch.Tensor) or not x.is_cpu \
             or x.ndim != 2 or not enabled():
         return NotImplemented
+    dt = x.dtype
+    if dt not in _FLOATS:
+        return NotImplemented
     if condition is not None and (not isinstance(condition, torch.Tensor)
-                                  or condition.requires_grad or condition.dtype != x.dtype
-                                  or condition.device.type != "cpu"):
+                                  or condition.requires_grad or condition.dtype != dt
+                                  or not condition.is_cpu):
         return NotImplemented
     flat = []
     for w, b in mlp:
         if not (isinstance(w, torch.Tensor) and isinstance(b, torch.Tensor)) \
-                or w.dtype != x.dtype or b.dtype != x.dtype or w.device.type != "cpu" \
-                or b.device.type != "cpu":
+                or w.dtype != dt or b.dtype != dt or not (w.is_cpu and b.is_cpu):
             return NotImplemented
         flat += [w, b]
-    n_out = flat[-2].shape[1]
-    k = len(trafo_idx)
-    nb = (n_out // max(k, 1) - 1) // 3
-    if k < 1 or n_out != k * (3 * nb + 1) or nb < 1 or min_width * nb >= 1 \
-            or min_height * nb >= 1:
-        return NotImplemented  # the reference raises the error
-    mins = (float(min_width), float(min_height), float(min_derivative))
-    cidx = np.asarray(cond_idx, dtype=np.int64)
-    tidx = np.asarray(trafo_idx, dtype=np.int64)
-    meta = (cidx, tidx, None, mins)
+    key = (tuple(cond_idx), tuple(trafo_idx), int(flat[-2].shape[1]), float(min_width),
+           float(min_height), float(min_derivative))
+    meta = _META.get(key)
+    if meta is None:
+        n_out = key[2]
+        k = len(trafo_idx)
+        nb = (n_out // max(k, 1) - 1) // 3
+        if k < 1 or n_out != k * (3 * nb + 1) or nb < 1 or min_width * nb >= 1 \
+                or min_height * nb >= 1:
+            return NotImplemented  # the reference raises the error
+        meta = (np.asarray(cond_idx, dtype=np.int64), np.asarray(trafo_idx, dtype=np.int64),
+                None, key[3:])
+        _META[key] = meta
     return _RQSCoupling.apply(x.contiguous(), condition, meta, *flat)
