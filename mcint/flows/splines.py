@@ -83,6 +83,30 @@ def _check(x: Any, params: Any, min_width: float, min_height: float) -> int:
     return nb
 
 
+_CONSTANTS: dict[tuple, tuple[Any, Any, Any, Any]] = {}
+
+
+def _constants(xp: Any, nb: int, dt: Any, dev: Any, min_width: float,
+               min_height: float) -> tuple[Any, Any, Any, Any]:
+    """Per-layout constant arrays of :func:`rq_spline`, made once (each array creation is a
+    few microseconds of fixed cost on torch, paid per call and per block otherwise)."""
+    key = (getattr(xp, "__name__", id(xp)), nb, str(dt), str(dev), min_width, min_height)
+    c = _CONSTANTS.get(key)
+    if c is None:
+        ar = xp.arange(nb, device=dev)
+        # cumulative sums as a product with a triangular matrix (much faster than a cumulative
+        # sum along a short axis, forward and backward)
+        tri = xp.astype(ar[:, None] <= ar[None, :], dt)
+        mins = xp.asarray([[min_width], [min_height]], dtype=dt, device=dev)
+        steps = xp.arange(1, nb, dtype=dt, device=dev)
+        offsets = xp.asarray([0, 1, nb + 1, nb + 2, 2 * nb + 2, 2 * nb + 3], dtype=xp.int64,
+                             device=dev)
+        c = (tri, 1.0 - nb * mins, mins * steps, offsets)
+        if len(_CONSTANTS) < 256:
+            _CONSTANTS[key] = c
+    return c
+
+
 @fusable("rq-spline")
 def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEFAULT_MIN,
               min_height: float = DEFAULT_MIN,
@@ -103,22 +127,16 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEF
     u = xp.reshape(params[..., :2 * nb], (n, k, 2, nb))
     # the shift cancels in the softmax: no gradient through it
     e = xp.exp(u - _stop_gradient(xp.max(u, axis=-1, keepdims=True)))
-    # cumulative sums as a product with a triangular matrix (much faster than a cumulative sum
-    # along a short axis, forward and backward)
-    ar = xp.arange(nb, device=dev)
-    cum = e @ xp.astype(ar[:, None] <= ar[None, :], dt)
-    mins = xp.asarray([[min_width], [min_height]], dtype=dt, device=dev)
-    steps = xp.arange(1, nb, dtype=dt, device=dev)
+    tri, scale, shift, offsets = _constants(xp, nb, dt, dev, min_width, min_height)
+    cum = e @ tri
     # interior knots c_j = j min + (1 - B min) E_j / E_B; the end knots are exactly 0 and 1
-    inner = cum[..., :-1] * ((1.0 - nb * mins) / cum[..., -1:]) + mins * steps
+    inner = cum[..., :-1] * (scale / cum[..., -1:]) + shift
     x = xp.clip(x, 0.0, 1.0)
     edges = inner[:, :, 1, :] if inverse else inner[:, :, 0, :]
     idx = xp.sum(xp.astype(x[..., None] >= edges, xp.int64), axis=-1)
     zero = xp.zeros((n, k, 2, 1), dtype=dt, device=dev)
     table = xp.concat([xp.reshape(xp.concat([zero, inner, zero + 1.0], axis=-1),
                                   (n, k, 2 * nb + 2)), params[..., 2 * nb:]], axis=-1)
-    offsets = xp.asarray([0, 1, nb + 1, nb + 2, 2 * nb + 2, 2 * nb + 3], dtype=xp.int64,
-                         device=dev)
     g = xp.take_along_axis(table, idx[..., None] + offsets, axis=-1)
     x0, y0 = g[..., 0], g[..., 2]
     w = g[..., 1] - x0
