@@ -28,7 +28,9 @@ from numba.core import types
 from numba.extending import intrinsic
 
 _F = np.float32
-#: rows per inner pass: the per-bin scratch rows (~30 of them) stay in L1
+#: rows per block: the conditioner runs transposed, (features, rows), on blocks this wide
+BLOCK_ROWS = 512
+#: rows per inner pass of the spline: the per-bin scratch rows (~30 of them) stay in L1
 CHUNK = 256
 
 _LOG2E = _F(1.4426950408889634)
@@ -291,3 +293,85 @@ def spline_block(x, y, ld, ut, bias, tidx, nb, inverse, min_w, min_h, min_d):  #
                 yc[i] = yo[i]
         for i in range(n):
             ldc[i] = -acc[i] if inverse else acc[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gather_t(x, cidx, cond, out):  # pragma: no cover - compiled
+    """``out = [x[:, cidx] | cond].T``: the conditioner's input, transposed."""
+    nc = cidx.shape[0]
+    for j in range(nc):
+        c = cidx[j]
+        for i in range(x.shape[0]):
+            out[j, i] = x[i, c]
+    for j in range(cond.shape[1]):
+        for i in range(x.shape[0]):
+            out[nc + j, i] = cond[i, j]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+def bias_act_t(h, b, act):  # pragma: no cover - compiled
+    """``h[j, :] += b[j]`` then the activation, in place, on a transposed (features, rows)
+    float32 layer; codes and formulas as :data:`.spline.ACTIVATIONS` / mcint.flows.mlp."""
+    m = h.shape[1]
+    for j in range(h.shape[0]):
+        row = h[j]
+        bj = b[j]
+        if act == 0:
+            for i in range(m):
+                row[i] = max(row[i] + bj, _ZERO)
+        elif act == 1:
+            for i in range(m):
+                v = row[i] + bj
+                row[i] = v if v > _ZERO else _F(0.01) * v
+        else:
+            for i in range(m):
+                v = row[i] + bj
+                if act == 2:
+                    v = math.tanh(v)
+                elif act == 3:
+                    v = _ONE / (_ONE + math.exp(-v))
+                elif act == 4:
+                    v = v / (_ONE + math.exp(-v))
+                elif act == 5:
+                    v = _HALF * v * (_ONE + math.tanh(_F(0.7978845608028654)
+                                                      * (v + _F(0.044715) * v * v * v)))
+                elif act == 6:
+                    v = v if v > _ZERO else math.expm1(min(v, _ZERO))
+                elif act == 7:
+                    v = max(v, _ZERO) + math.log1p(math.exp(-abs(v)))
+                row[i] = v
+
+
+def coupling(x, y, cond, mlp, cidx, tidx, nb, act, inverse, min_w, min_h, min_d):
+    """The float32 ``"rqs-coupling"``: ``y`` (a copy of ``x``) gets the transformed columns;
+    returns ``(y, log_det)``. The whole conditioner runs transposed, ``W.T @ a.T`` on
+    contiguous (features, rows) blocks, so that its output is the spline kernel's layout."""
+    n = x.shape[0]
+    r = min(n, BLOCK_ROWS)
+    n_in = cidx.shape[0] + cond.shape[1]
+    ld = np.empty(n, dtype=np.float64)
+    wts = [np.ascontiguousarray(w.T) for w, _ in mlp]
+    b_last = mlp[-1][1]
+    last = len(mlp) - 1
+
+    def buffers(m):
+        # ones: the input of a 1-d flow without condition
+        return (np.ones((max(n_in, 1), m), dtype=_F),
+                [np.empty((wt.shape[0], m), dtype=_F) for wt in wts])
+
+    full = buffers(r)
+    for s in range(0, n, r):
+        m = min(r, n - s)
+        inp, hs = full if m == r else buffers(m)
+        xs = x[s:s + m]
+        if n_in:
+            gather_t(xs, cidx, cond[s:s + m], inp)
+        a = inp
+        for li, wt in enumerate(wts):
+            np.matmul(wt, a, out=hs[li])
+            a = hs[li]
+            if li != last:
+                bias_act_t(a, mlp[li][1], act)
+        spline_block(xs, y[s:s + m], ld[s:s + m], a, b_last, tidx, nb, inverse, min_w, min_h,
+                     min_d)
+    return y, ld.astype(_F)

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from .. import kernel
-from .coupling_rqs32 import spline_block
+from . import coupling_rqs32
 
 _LOG2 = math.log(2.0)
 #: rows per block in the coupling kernel (buffers of ~rows * 3 * bins * k floats stay in L2)
@@ -228,8 +228,9 @@ def rqs_coupling(x, condition, mlp, cond_idx, trafo_idx, activation="relu", inve
     r = min(n, BLOCK_ROWS)
     mlp = [(np.ascontiguousarray(w), np.ascontiguousarray(b)) for w, b in mlp]
     if dt == np.float32:
-        return _rqs_coupling32(x, y, cond, mlp, cidx, tidx, nb, act, bool(inverse),
-                               float(min_width), float(min_height), float(min_derivative), r)
+        return coupling_rqs32.coupling(x, y, cond, mlp, cidx, tidx, nb, act, bool(inverse),
+                                       float(min_width), float(min_height),
+                                       float(min_derivative))
     ld = np.empty(n, dtype=dt)
     inp = np.ones((r, max(n_in, 1)), dtype=dt)
     hs = [np.empty((r, w.shape[1]), dtype=dt) for w, _ in mlp]
@@ -253,31 +254,3 @@ def rqs_coupling(x, condition, mlp, cond_idx, trafo_idx, activation="relu", inve
              float(min_derivative), y[s:s + m], ld[s:s + m])
     return y, ld
 
-
-def _rqs_coupling32(x, y, cond, mlp, cidx, tidx, nb, act, inverse, min_w, min_h, min_d, r):
-    """Float32 coupling: hidden layers as above, the last layer transposed (parameters, rows)
-    for the row-vectorised spline of :mod:`.coupling_rqs32`; log-dets summed in float64."""
-    n = x.shape[0]
-    n_in = cidx.shape[0] + cond.shape[1]
-    ld = np.empty(n, dtype=np.float64)
-    inp = np.ones((r, max(n_in, 1)), dtype=np.float32)  # ones: the 1-d unconditioned case
-    hs = [np.empty((r, w.shape[1]), dtype=np.float32) for w, _ in mlp[:-1]]
-    w_last, b_last = mlp[-1]
-    wt = np.ascontiguousarray(w_last.T)
-    ut = np.empty((wt.shape[0], r), dtype=np.float32)
-    for s in range(0, n, r):
-        m = min(r, n - s)
-        xs = x[s:s + m]
-        a = inp[:m]
-        if n_in:
-            _gather(xs, cidx, cond[s:s + m], a)
-        for li, (w, b) in enumerate(mlp[:-1]):
-            h = hs[li][:m]
-            np.matmul(a, w, out=h)
-            _bias_act(h, b, act)
-            a = h
-        u = ut if m == r else np.empty((wt.shape[0], m), dtype=np.float32)
-        np.matmul(wt, a.T, out=u)
-        spline_block(xs, y[s:s + m], ld[s:s + m], u, b_last, tidx, nb, inverse, min_w, min_h,
-                     min_d)
-    return y, ld.astype(np.float32)
