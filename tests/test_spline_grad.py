@@ -208,3 +208,12 @@ def test_flow_float32_training_path_close_to_float64():
         out.append((lp.detach().double(), torch.cat([q.grad.reshape(-1).double() for q in ps])))
     assert _rel(out[1][0], out[0][0]) < 1e-4
     assert _rel(out[1][1], out[0][1]) < 1e-3
+
+
+def test_coupling_node_refuses_weights_changed_before_backward():
+    c, mlp, x, cond = _coupling_case(3, 0, seed=4)
+    y, ld = fused.rqs_coupling(x, None, mlp, c._cond_idx, c._trafo_idx)
+    with torch.no_grad():
+        mlp[0][0].add_(1.0)  # an optimiser step before the backward
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (y.sum() + ld.sum()).backward()

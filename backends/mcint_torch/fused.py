@@ -104,9 +104,12 @@ _FLOATS = (torch.float32, torch.float64)
 #: per block layout (index arrays, spline minima), checked once
 _META: dict[tuple, tuple] = {}
 
-def _mlp_forward(mlp: list[tuple[Any, Any]], inp: Any) -> tuple[Any, list[Any]]:
-    """ReLU MLP on numpy arrays; returns the output and the pre-activations of hidden layers."""
+
+def _mlp_forward(mlp: list[tuple[Any, Any]], inp: Any) -> tuple[Any, list[Any], list[Any]]:
+    """ReLU MLP on numpy arrays: the output, and the hidden layers' pre-activations and
+    activations (for the backward)."""
     pre = []
+    acts = []
     h = inp
     last = len(mlp) - 1
     for k, (w, b) in enumerate(mlp):
@@ -117,15 +120,16 @@ def _mlp_forward(mlp: list[tuple[Any, Any]], inp: Any) -> tuple[Any, list[Any]]:
         if k != last:
             pre.append(z)
             h = np.maximum(z, 0.0)
+            acts.append(h)
         else:
             h = z
-    return h, pre
+    return h, pre, acts
 
 
 class _RQSCoupling(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Any, condition: Any, meta: Any, *weights: Any) -> Any:
-        cidx, tidx, unperm, mins = meta
+        cidx, tidx, mins = meta
         k = _kernels
         xn = x.detach().numpy()
         xc = xn[:, cidx]
@@ -137,7 +141,7 @@ class _RQSCoupling(torch.autograd.Function):
             else np.ones((n, 1), dtype=xn.dtype)
         mlp = [(weights[2 * i].detach().numpy(), weights[2 * i + 1].detach().numpy())
                for i in range(len(weights) // 2)]
-        out, pre = _mlp_forward(mlp, inp)
+        out, pre, acts = _mlp_forward(mlp, inp)
         params = out.reshape(n, len(tidx), -1)
         ex = k.exps(params)
         yt = np.empty_like(xt)
@@ -147,15 +151,20 @@ class _RQSCoupling(torch.autograd.Function):
         y = np.empty_like(xn)
         y[:, cidx] = xc
         y[:, tidx] = yt
-        ctx.saved = (xt, inp, pre, params, ex, aux, mlp)
+        ctx.saved = (xt, inp, pre, acts, params, ex, aux)
         ctx.meta = meta
+        # through autograd's saved tensors: an in-place update of a weight between this forward
+        # and the backward raises torch's usual error instead of giving a wrong gradient
+        ctx.save_for_backward(*weights)
         return torch.from_numpy(y), torch.from_numpy(ld)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, gy: Any, gld: Any) -> Any:
-        cidx, tidx, unperm, mins = ctx.meta
-        xt, inp, pre, params, ex, aux, mlp = ctx.saved
+        cidx, tidx, mins = ctx.meta
+        xt, inp, pre, acts, params, ex, aux = ctx.saved
+        ws = ctx.saved_tensors
+        mlp = [(ws[2 * i].detach().numpy(), None) for i in range(len(ws) // 2)]
         gyn = gy.detach().numpy()
         gtn = np.ascontiguousarray(gyn[:, tidx])
         gxt = np.empty_like(xt)
@@ -167,13 +176,13 @@ class _RQSCoupling(torch.autograd.Function):
         need_x = ctx.needs_input_grad[0]
         for k in range(len(mlp) - 1, -1, -1):
             w = mlp[k][0]
-            h = inp if k == 0 else np.maximum(pre[k - 1], 0.0)
+            h = inp if k == 0 else acts[k - 1]
             grads[2 * k] = torch.from_numpy(h.T @ g)
             grads[2 * k + 1] = torch.from_numpy(g.sum(axis=0))
             if k > 0:
                 g = g @ w.T
                 # d relu/dz of the reference (z + |z|) / 2 under autograd: 1, 1/2 at 0, 0
-                g *= (np.sign(pre[k - 1]) + 1.0) * 0.5
+                g *= np.heaviside(pre[k - 1], 0.5)
             elif need_x:
                 g = g @ w.T
         gx = None
@@ -222,6 +231,6 @@ def rqs_coupling(x: Any, condition: Any, mlp: list[tuple[Any, Any]], cond_idx: l
                 or min_height * nb >= 1:
             return NotImplemented  # the reference raises the error
         meta = (np.asarray(cond_idx, dtype=np.int64), np.asarray(trafo_idx, dtype=np.int64),
-                None, key[3:])
+                key[3:])
         _META[key] = meta
     return _RQSCoupling.apply(x.contiguous(), condition, meta, *flat)
