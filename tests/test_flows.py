@@ -8,7 +8,7 @@ import pytest
 
 import mcint.backends as B
 from mcint.flows import Flow, make_masks, one_hot
-from mcint.flows.couplings import rqs_coupling
+from mcint.flows.couplings import affine_coupling, rqs_coupling
 from mcint.flows.mlp import ACTIVATIONS, apply_mlp, init_mlp
 from mcint.flows.splines import knots, reduce_bins, rq_spline, unnormalise
 
@@ -231,6 +231,65 @@ def test_fused_float32_coupling_propagates_non_finite_parameters():
                 y, ld = kern(x, None, m, [0, 2], [1, 3], "relu", inverse)
                 assert np.all(np.isnan(y[:, 1])) and np.all(np.isnan(ld))
                 assert np.all(np.isfinite(y[:, 3]))  # the other spline is unaffected
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("cond_idx,trafo_idx,c", [([0, 2], [1, 3, 4], 0), ([], [0], 2),
+                                                   ([1], [0], 0), ([], [0], 0)])
+def test_fused_float32_affine_coupling_matches_reference(activation, cond_idx, trafo_idx, c):
+    nb_be = pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    kern = nb_be.KERNELS["affine-coupling"]
+    d = len(cond_idx) + len(trafo_idx)
+    n = 1100  # two full blocks of rows and a short one
+    k = len(trafo_idx)
+    mlp = init_mlp([max(1, len(cond_idx) + c), 16, 2 * k], seed=5, zero_last=False)
+    mlp[-1] = (2.0 * mlp[-1][0], 2.0 * mlp[-1][1])  # far from the identity
+    mlp32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in mlp]
+    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp32]
+    x = RNG.random((n, d)).astype(np.float32)
+    x[:3, trafo_idx] = np.array([0.0, 1.0, 1e-7], dtype=np.float32)[:, None]
+    cond = RNG.random((n, c)).astype(np.float32) if c else None
+    cond64 = None if cond is None else cond.astype(np.float64)
+    inner = slice(3, None)  # the edge rows are clipped to dtype-dependent bounds
+    for inverse in (False, True):
+        y0, l0 = affine_coupling.reference(x.astype(np.float64), cond64, mlp64, cond_idx,
+                                           trafo_idx, activation, inverse)
+        y1, l1 = kern(x, cond, mlp32, cond_idx, trafo_idx, activation, inverse)
+        y2, l2 = affine_coupling.reference(x, cond, mlp32, cond_idx, trafo_idx, activation,
+                                           inverse)
+        assert y1.dtype == np.float32 and l1.dtype == np.float32
+        assert np.array_equal(y1[:, cond_idx], x[:, cond_idx])
+        ey, el = np.max(np.abs(y2 - y0)[inner]), np.max(np.abs(l2 - l0)[inner])
+        assert np.max(np.abs(y1 - y0)[inner]) < min(4 * ey + 1e-6, 1e-5)
+        assert np.max(np.abs(l1 - l0)[inner]) < min(4 * el + 1e-5, 1e-4)
+        assert np.allclose(y1[:3], y2[:3], atol=1e-6) and np.allclose(l1[:3], l2[:3], atol=1e-4)
+        assert np.std(l0) > 0.1
+        back, lb = kern(y1, cond, mlp32, cond_idx, trafo_idx, activation, not inverse)
+        b2, lb2 = affine_coupling.reference(y2, cond, mlp32, cond_idx, trafo_idx, activation,
+                                            not inverse)
+        # saturated sigmoids make float32 round trips lossy: as lossy as the array-API code
+        assert np.max(np.abs(back - x)[inner]) < max(1e-5, 4 * np.max(np.abs(b2 - x)[inner]))
+        assert np.max(np.abs(lb + l1)[inner]) < max(1e-4, 4 * np.max(np.abs(lb2 + l2)[inner]))
+
+
+def test_fused_float32_affine_coupling_propagates_non_finite_and_declines():
+    nb_be = pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    kern = nb_be.KERNELS["affine-coupling"]
+    mlp = [(w.astype(np.float32), b.astype(np.float32))
+           for w, b in init_mlp([2, 8, 4], seed=3, zero_last=False)]
+    x = RNG.random((10, 4)).astype(np.float32)
+    for idx in (0, 1):  # s and t of the first transformed value
+        for bad in (np.nan, np.inf, -np.inf):
+            m = [(w.copy(), b.copy()) for w, b in mlp]
+            m[-1][1][idx] = bad
+            for inverse in (False, True):
+                y, ld = kern(x, None, m, [0, 2], [1, 3], "relu", inverse)
+                assert np.all(np.isnan(y[:, 1])) and np.all(np.isnan(ld))
+                assert np.all(np.isfinite(y[:, 3]))
+    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp]
+    assert kern(x.astype(np.float64), None, mlp64, [0, 2], [1, 3]) is NotImplemented
 
 
 def test_float32_simd_exp_log_accuracy():

@@ -342,16 +342,14 @@ def bias_act_t(h, b, act):  # pragma: no cover - compiled
                 row[i] = v
 
 
-def coupling(x, y, cond, mlp, cidx, tidx, nb, act, inverse, min_w, min_h, min_d):
-    """The float32 ``"rqs-coupling"``: ``y`` (a copy of ``x``) gets the transformed columns;
-    returns ``(y, log_det)``. The whole conditioner runs transposed, ``W.T @ a.T`` on
-    contiguous (features, rows) blocks, so that its output is the spline kernel's layout."""
+def conditioner_blocks(x, cond, mlp, cidx, act):
+    """Yield ``(start, rows, out)`` over blocks of rows of ``x``: ``out`` (params, rows) is the
+    conditioner's last layer *without its bias*, run transposed (``W.T @ a`` on contiguous
+    (features, rows) float32 blocks: the layout the row-vectorised kernels read)."""
     n = x.shape[0]
     r = min(n, BLOCK_ROWS)
     n_in = cidx.shape[0] + cond.shape[1]
-    ld = np.empty(n, dtype=np.float64)
     wts = [np.ascontiguousarray(w.T) for w, _ in mlp]
-    b_last = mlp[-1][1]
     last = len(mlp) - 1
 
     def buffers(m):
@@ -363,15 +361,23 @@ def coupling(x, y, cond, mlp, cidx, tidx, nb, act, inverse, min_w, min_h, min_d)
     for s in range(0, n, r):
         m = min(r, n - s)
         inp, hs = full if m == r else buffers(m)
-        xs = x[s:s + m]
         if n_in:
-            gather_t(xs, cidx, cond[s:s + m], inp)
+            gather_t(x[s:s + m], cidx, cond[s:s + m], inp)
         a = inp
         for li, wt in enumerate(wts):
             np.matmul(wt, a, out=hs[li])
             a = hs[li]
             if li != last:
                 bias_act_t(a, mlp[li][1], act)
-        spline_block(xs, y[s:s + m], ld[s:s + m], a, b_last, tidx, nb, inverse, min_w, min_h,
-                     min_d)
+        yield s, m, a
+
+
+def coupling(x, y, cond, mlp, cidx, tidx, nb, act, inverse, min_w, min_h, min_d):
+    """The float32 ``"rqs-coupling"``: ``y`` (a copy of ``x``) gets the transformed columns;
+    returns ``(y, log_det)``."""
+    ld = np.empty(x.shape[0], dtype=np.float64)
+    b_last = mlp[-1][1]
+    for s, m, u in conditioner_blocks(x, cond, mlp, cidx, act):
+        spline_block(x[s:s + m], y[s:s + m], ld[s:s + m], u, b_last, tidx, nb, inverse, min_w,
+                     min_h, min_d)
     return y, ld.astype(_F)
