@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
     ap.add_argument("--backends", default="numpy,numba,torch")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-affine", action="store_true",
+                    help="skip the affine-coupling table (fused numba vs array-API, float32)")
     args = ap.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
     dims_list = [int(d) for d in (args.dims or ("4,8" if args.quick else "4,8,16")).split(",")]
@@ -135,6 +137,30 @@ def main() -> None:
           f"{'CPU ratio':>9}")
     for dims, dtype, be, tm, t, cm, c in summary:
         print(f"{dims:>4} {dtype:>8} {be:>8} {tm:>9.2f} {t:>8.2f} {tm / t:>6.1f} {cm / c:>9.1f}")
+    if not args.no_affine and "float32" in dtypes:
+        affine_table(dims_list, n, args.repeat)
+
+
+def affine_table(dims_list: list[int], n: int, repeat: int) -> None:
+    """Affine-coupling flows (madnis' masks and MLP sizes, random parameters), float32: the
+    fused numba kernel against the array-API code (run on numpy; float64 has no fused kernel)."""
+    print(f"\naffine couplings, float32, {n:.0e} points: array-API (numpy) vs fused numba")
+    print(f"{'dims':>4} {'array-API s':>11} {'fused s':>8} {'speed-up':>8} {'(CPU)':>6}  check")
+    for dims in dims_list:
+        rng = np.random.default_rng(dims)
+        flow = Flow(dims, coupling="affine", dtype="float32").map_arrays(
+            lambda a, rng=rng: (a + 0.5 * rng.standard_normal(a.shape)
+                                / np.sqrt(a.shape[0])).astype(a.dtype))
+        out = {}
+        for be in ("numpy", "numba"):
+            f = flow.to(be)
+            with B.use(be):
+                f.sample(1000, rng=0)
+                out[be] = timed(lambda f=f: f.sample(n, rng=1), repeat), f.sample(2000, rng=2)
+        (ta, ca), (xa, _) = out["numpy"]
+        (tf, cf), (xf, _) = out["numba"]
+        print(f"{dims:>4} {ta:>11.2f} {tf:>8.2f} {ta / tf:>8.2f} {ca / cf:>6.2f}  max|dx| "
+              f"{float(np.max(np.abs(xa - xf))):.1e}")
 
 
 if __name__ == "__main__":
