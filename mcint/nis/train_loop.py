@@ -117,24 +117,31 @@ class TrainingMixin:
                 if self.vegas_init and self.vegas_calls == 0 and self.step == 0:
                     used = self._pretrain_vegas(int(budget * self.vegas_fraction))
                     budget -= used
-                pending = dict(calls=int(calls), n_fresh=max(budget // self.batch_size, 0),
-                               start_step=self.step, done=0)
+                budget = max(budget, 0)
+                pending = dict(calls=int(calls), n_fresh=len(self._batch_plan(budget)),
+                               start_step=self.step, done=0, budget=budget)
                 self._pending_train = pending
             self._leaves()
             self._exported = {}
-            n_fresh, start_step = int(pending["n_fresh"]), int(pending["start_step"])
-            total_steps = n_fresh * (1 + self.buffered_steps)
+            n_fresh = int(pending["n_fresh"])
+            # checkpoints written before batch growth existed hold no budget: constant batches
+            plan = self._batch_plan(int(pending.get("budget", n_fresh * self.batch_size)))
+            # the LR schedule runs over the run's share of fresh calls (= the step share for
+            # constant batches), buffered steps spread evenly between fresh ones
+            edges = np.concatenate([[0], np.cumsum(plan)]) / max(sum(plan), 1)
+            nb = 1 + self.buffered_steps
             for k in range(int(pending["done"]), n_fresh):
                 if guard is not None and guard.caught:
                     break
-                self._set_lr((self.step - start_step) / max(total_steps, 1))
+                self._step_batch = plan[k]
+                self._set_lr(edges[k])
                 status = self._fresh_step()
                 if callback is not None:
                     callback(status)
-                for _ in range(self.buffered_steps):
-                    if len(self.buffer) < self.batch_size:
+                for j in range(self.buffered_steps):
+                    if len(self.buffer) < self._step_batch:
                         break
-                    self._set_lr((self.step - start_step) / max(total_steps, 1))
+                    self._set_lr(edges[k] + (edges[k + 1] - edges[k]) * (j + 1) / nb)
                     status = self._buffered_step()
                     if callback is not None:
                         callback(status)
@@ -152,6 +159,22 @@ class TrainingMixin:
             if checkpoint_path is not None:
                 self.save(checkpoint_path)
         return self.log
+
+    def _batch_plan(self, budget: int) -> list[int]:
+        """Fresh batch sizes of a train() call with ``budget`` calls: constant, or growing
+        geometrically from ``batch_growth[0]`` to ``batch_growth[1]`` with the share of the
+        budget used (rounded to multiples of 8); the remainder below one batch is not spent."""
+        if self.batch_growth is None:
+            return [self.batch_size] * (budget // self.batch_size)
+        b0, b1 = self.batch_growth
+        sizes: list[int] = []
+        done = 0
+        while True:
+            b = max(8, 8 * round(b0 * (b1 / b0) ** (done / max(budget, 1)) / 8))
+            if done + b > budget:
+                return sizes
+            sizes.append(b)
+            done += b
 
     def _set_lr(self, t: float) -> None:
         from .training import schedule_factor
@@ -237,7 +260,7 @@ class TrainingMixin:
         from ..backends import use
 
         tb = self._torch
-        counts = self._alloc(self.batch_size, self.uniform_ratio)
+        counts = self._alloc(self._step_batch, self.uniform_ratio)
         be, samplers, rng = self._draw_view()
         with self._no_grad(), use(be):
             batch = self._collect(counts, self.defensive, be, rng, samplers, need_logq=False)
@@ -262,7 +285,7 @@ class TrainingMixin:
         self.buffer.store(store)
         self._recent.append({k: v for k, v in store.items()})
         # enough recent points (>= 16k) for the variance-based choice of the defensive share
-        if len(self._recent) > max(8, -(-16384 // self.batch_size)):
+        if len(self._recent) > max(8, -(-16384 // self._step_batch)):
             del self._recent[0]
         self._maybe_drop()
         I = float(np.nansum(self.history.channel_means()))
@@ -285,7 +308,7 @@ class TrainingMixin:
                               channels=ch)
 
     def _buffered_step(self) -> TrainingStatus:
-        batch = self.buffer.sample(self.batch_size, self.rng_train)
+        batch = self.buffer.sample(self._step_batch, self.rng_train)
         loss, _, _ = self._optimise(batch, fresh=False)
         return self._status(loss, True, math.nan, math.nan, math.nan)
 
@@ -326,7 +349,9 @@ class TrainingMixin:
             pos = a > 0
             f_fit = xp.where(pos, xp.exp(self.beta * xp.log(xp.where(pos, a, xp.ones_like(a)))),
                              xp.zeros_like(a)) * xp.sign(f)
-        loss = self.loss(f_fit, log_q, batch["log_q_sample"], channels if self.multichannel else None,
+        # the refinement loss (the variance itself) once the target is the integrand
+        loss_fn = self.loss if (self.refine_loss is None or self.beta < 1.0) else self.refine_loss
+        loss = loss_fn(f_fit, log_q, batch["log_q_sample"], channels if self.multichannel else None,
                          self.n_channels)
         self._last_log_q_sample = batch["log_q_sample"]
         frozen = self._cw_params if (self.cw is not None and not self.cw.trainable) else ()

@@ -1,0 +1,126 @@
+"""Training schedules of the NIS integrator: geometric batch growth over a train() call and the
+refinement loss that takes over once tempering has reached the integrand (beta = 1)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mcint.nis import Integrator  # noqa: E402
+
+FLOW = dict(hidden=(16,), layers=2, bins=6)
+
+
+def f(x):
+    return np.exp(-np.sum((x - 0.4) ** 2, axis=1) / (2 * 0.1 ** 2))
+
+
+def test_batch_plan_grows_geometrically_within_the_budget():
+    it = Integrator(f, 2, seed=0, batch_size=(256, 1024), flow=FLOW)
+    budget = 80_000
+    plan = it._batch_plan(budget)
+    assert plan[0] == 256 and all(b % 8 == 0 for b in plan)
+    assert all(b1 >= b0 for b0, b1 in zip(plan, plan[1:]))
+    assert sum(plan) <= budget and budget - sum(plan) < 1024 + 8
+    # size at the share t of the budget used is 256 * 4^t (up to rounding to 8)
+    done = np.concatenate([[0], np.cumsum(plan)[:-1]]) / budget
+    assert np.all(np.abs(np.asarray(plan) - 256 * 4.0 ** done) <= 4)
+    assert plan[-1] > 900
+    # fewer steps than constant 256-point batches, more than constant 1024
+    assert budget // 1024 < len(plan) < budget // 256
+    const = Integrator(f, 2, seed=0, batch_size=256, flow=FLOW)
+    assert const._batch_plan(1000) == [256, 256, 256]
+    assert const.batch_growth is None and it.batch_growth == (256, 1024)
+
+
+def test_growing_batches_spend_the_plan_and_the_lr_follows_the_call_share():
+    it = Integrator(f, 2, seed=1, batch_size=(64, 256), flow=FLOW, vegas_init=False,
+                    temper=0.0)
+    lrs, sizes = [], []
+    it.train(6_000, lambda s: (lrs.append(s.lr), sizes.append(it._step_batch)))
+    plan = it._batch_plan(6_000)
+    assert sizes == plan and it.train_calls == sum(plan) and it.step == len(plan)
+    edges = np.concatenate([[0], np.cumsum(plan)[:-1]]) / sum(plan)
+    cos = 0.5 * (1 + np.cos(np.pi * edges))
+    np.testing.assert_allclose(lrs, it.lr * np.maximum(cos, 1e-3), rtol=1e-12)
+    r = it.integrate(20_000)
+    exact = 2 * math.pi * 0.1 ** 2 * (0.5 * (math.erf(0.6 / (math.sqrt(2) * 0.1))
+                                             + math.erf(0.4 / (math.sqrt(2) * 0.1)))) ** 2
+    assert abs(r.value - exact) < 5 * r.error
+
+
+def _run(temper, **kw):
+    it = Integrator(f, 2, seed=3, batch_size=128, flow=FLOW, vegas_init=False, temper=temper,
+                    **kw)
+    betas = []
+    it.train(3_000, lambda s: betas.append(it.beta))
+    return [row["loss"] for row in it.log], betas
+
+
+def test_refine_loss_replaces_the_loss_exactly_when_beta_reaches_one():
+    # no tempering: beta = 1 from the start, so KL-then-variance is the variance loss throughout
+    var, _ = _run(0.0, loss="variance", refine_loss=False)
+    switched, _ = _run(0.0, loss="kl", refine_loss="variance")
+    kl, _ = _run(0.0, loss="kl", refine_loss=False)
+    assert switched == var and switched != kl
+    # tempered: identical to pure KL while beta < 1, different afterwards
+    kl_t, betas = _run(0.3, loss="kl", refine_loss=False)
+    sw_t, betas2 = _run(0.3, loss="kl", refine_loss="variance")
+    n_temp = next(i for i, b in enumerate(betas) if b >= 1.0)
+    assert 0 < n_temp < len(betas) - 2, "the test needs a tempered stretch and a refined one"
+    assert betas2[:n_temp + 1] == betas[:n_temp + 1]
+    assert sw_t[:n_temp] == kl_t[:n_temp]
+    assert sw_t[n_temp + 1:] != kl_t[n_temp + 1:]
+
+
+def test_defaults_one_channel_vs_several():
+    one = Integrator(f, 2, flow=FLOW)
+    assert one.refine_loss is not None and one.refine_loss.__name__ == "loss"
+    from mcint.nis.losses import variance
+    assert one.refine_loss is variance
+    assert "refine_loss" not in one.options   # default runs keep their checkpoint option set
+
+
+@pytest.mark.parametrize("bad, match", [
+    ((256,), "pair"), ((4, 256), "batch_size must be an integer >= 8"),
+    ((256, "x"), "batch_size"), (256.0, "batch_size"),
+])
+def test_bad_batch_size_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        Integrator(f, 2, batch_size=bad)
+
+
+@pytest.mark.parametrize("bad", ["nope", 3, len])
+def test_bad_refine_loss_is_named(bad):
+    with pytest.raises(ValueError, match="loss"):
+        Integrator(f, 2, refine_loss=bad)
+
+
+def test_interrupted_growing_run_resumes_bit_for_bit(tmp_path):
+    opts = dict(seed=5, batch_size=(64, 192), flow=FLOW, refine_loss="variance")
+    a = Integrator(f, 2, **opts)
+    a.train(4_000)
+    ra = a.integrate(3_000)
+
+    b = Integrator(f, 2, **opts)
+    ck = tmp_path / "ck.npz"
+
+    def interrupt(status):
+        if status.step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        b.train(4_000, interrupt, checkpoint_path=str(ck), checkpoint_every=100)
+    assert b.step < a.step
+    c = Integrator.resume(str(ck), f)
+    assert c.batch_growth == (64, 192)
+    c.train()
+    rc = c.integrate(3_000)
+    assert c.step == a.step and c.calls == a.calls
+    assert rc.value == ra.value and rc.error == ra.error
