@@ -4,7 +4,8 @@
   the reference's ``(n, k, bins)`` temporaries;
 * ``"rqs-coupling"``: a whole spline coupling block (gather, MLP, spline, scatter), processed in
   blocks of rows with preallocated buffers that stay in cache; the matrix products are numpy's
-  (BLAS), the rest numba.
+  (BLAS), the rest numba. float32 goes to the row-vectorised kernel of :mod:`.coupling_rqs32`
+  (several times faster); float64 stays here, with libm accuracy.
 
 Oracles: :func:`mcint.flows.splines.rq_spline` and :func:`mcint.flows.couplings.rqs_coupling`
 (``.reference``): the same formulas, evaluated in float64 scratch for both input dtypes. Both
