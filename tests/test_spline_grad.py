@@ -140,59 +140,6 @@ def test_flow_gradients_fused_equal_pure(dims, monkeypatch):
     assert _rel(grads[0], grads[1]) < 1e-10
 
 
-# -- the whole coupling block as one node -------------------------------------------------------
-
-def _coupling_case(dims, cond_dims, seed):
-    from mcint.flows.couplings import RQSCoupling
-
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(dims, dtype=bool)
-    mask[: dims // 2] = True
-    c = RQSCoupling(mask, bins=5, hidden=(8, 8), condition_dims=cond_dims, seed=seed)
-    mlp = [(torch.as_tensor(w + 0.3 * rng.standard_normal(w.shape)).requires_grad_(True),
-            torch.as_tensor(b + 0.3 * rng.standard_normal(b.shape)).requires_grad_(True))
-           for w, b in c.mlp]
-    x = torch.as_tensor(0.01 + 0.98 * rng.random((40, dims))).requires_grad_(True)
-    cond = torch.as_tensor(rng.random((40, cond_dims))) if cond_dims else None
-    return c, mlp, x, cond
-
-
-@pytest.mark.parametrize("dims,cond_dims", [(1, 0), (1, 2), (3, 0), (4, 3)])
-def test_coupling_node_matches_reference(dims, cond_dims):
-    from mcint.flows.couplings import rqs_coupling
-
-    c, mlp, x, cond = _coupling_case(dims, cond_dims, seed=dims + cond_dims)
-    args = (cond, mlp, c._cond_idx, c._trafo_idx)
-    y, ld = fused.rqs_coupling(x, *args)
-    assert type(y.grad_fn).__name__ == "_RQSCouplingBackward"
-    y0, ld0 = rqs_coupling.reference(x, *args)
-    leaves = [x] + [t for wb in mlp for t in wb]
-    g = torch.Generator().manual_seed(1)
-    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
-    gl = torch.randn(ld.shape, generator=g, dtype=torch.float64)
-    grads = torch.autograd.grad((y * gy).sum() + (ld * gl).sum(), leaves)
-    grads0 = torch.autograd.grad((y0 * gy).sum() + (ld0 * gl).sum(), leaves)
-    assert _rel(y, y0) < 1e-12 and _rel(ld, ld0) < 1e-11
-    for a, b in zip(grads, grads0):
-        assert _rel(a, b) < 1e-10
-    flat = [t for wb in mlp for t in wb]
-    assert torch.autograd.gradcheck(
-        lambda xx, *ws: fused.rqs_coupling(xx, cond, [(ws[i], ws[i + 1])
-                                                      for i in range(0, len(ws), 2)],
-                                           c._cond_idx, c._trafo_idx), (x, *flat))
-
-
-def test_coupling_node_declines():
-    c, mlp, x, cond = _coupling_case(3, 0, seed=0)
-    args = (None, mlp, c._cond_idx, c._trafo_idx)
-    assert fused.rqs_coupling(x, *args, inverse=True) is NotImplemented
-    assert fused.rqs_coupling(x, *args, activation="tanh") is NotImplemented
-    assert fused.rqs_coupling(x.float(), *args) is NotImplemented  # mixed dtypes
-    c2, mlp2, x2, cond2 = _coupling_case(3, 2, seed=0)
-    assert fused.rqs_coupling(x2, cond2.requires_grad_(True), mlp2, c2._cond_idx,
-                              c2._trafo_idx) is NotImplemented
-
-
 def test_flow_float32_training_path_close_to_float64():
     base = Flow(4, seed=3)
     rng = np.random.default_rng(3)
@@ -208,12 +155,3 @@ def test_flow_float32_training_path_close_to_float64():
         out.append((lp.detach().double(), torch.cat([q.grad.reshape(-1).double() for q in ps])))
     assert _rel(out[1][0], out[0][0]) < 1e-4
     assert _rel(out[1][1], out[0][1]) < 1e-3
-
-
-def test_coupling_node_refuses_weights_changed_before_backward():
-    c, mlp, x, cond = _coupling_case(3, 0, seed=4)
-    y, ld = fused.rqs_coupling(x, None, mlp, c._cond_idx, c._trafo_idx)
-    with torch.no_grad():
-        mlp[0][0].add_(1.0)  # an optimiser step before the backward
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        (y.sum() + ld.sum()).backward()

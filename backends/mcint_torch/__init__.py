@@ -27,14 +27,13 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             self.name = "torch-cuda"
-        # training on CPU tensors: a spline coupling block, or a lone spline, is one fused
-        # autograd node (numpy/numba forward and backward), chosen by the tensor type whatever
-        # backend is current (CUDA tensors are declined)
+        # training on CPU tensors: each spline call is one fused autograd node (numba forward
+        # and backward), chosen by the tensor type whatever backend is current. Only the
+        # spline: the conditioner MLP and the rest stay array-API code under torch autograd.
         from mcint.backends import register_type_kernel
 
         from . import fused
 
-        register_type_kernel("rqs-coupling", torch.Tensor, fused.rqs_coupling)
         register_type_kernel("rq-spline", torch.Tensor, fused.rq_spline)
 
     def _is_native(self, a: Any) -> bool:
