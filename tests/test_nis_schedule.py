@@ -124,3 +124,23 @@ def test_interrupted_growing_run_resumes_bit_for_bit(tmp_path):
     rc = c.integrate(3_000)
     assert c.step == a.step and c.calls == a.calls
     assert rc.value == ra.value and rc.error == ra.error
+
+
+def test_vegas_grid_and_defensive_fit_defaults():
+    # the flows fit alone (defensive points enter by importance weights) and sit on a fine
+    # VEGAS grid: 512 increments up to 2 dims, 256 above, at most a tenth of one VEGAS round
+    two, four = Integrator(f, 2, flow=FLOW), Integrator(lambda x: f(x[:, :2]), 4, flow=FLOW)
+    assert (two.vegas_ninc, four.vegas_ninc) == (512, 256)
+    assert not two.defensive_in_loss and not four.defensive_in_loss
+    assert Integrator(f, 2, flow=FLOW, vegas_ninc=32).vegas_ninc == 32
+    for calls, ninc in ((40_000, 100), (400_000, 512)):
+        it = Integrator(f, 2, seed=1, flow=FLOW)
+        it._pretrain_vegas(int(calls * it.vegas_fraction))
+        # 8 adaptation rounds of calls * vegas_fraction / 8 points each
+        assert np.asarray(it.samplers[0].vmap.grid).shape == (2, ninc + 1)
+
+
+@pytest.mark.parametrize("bad", [1, 2.5, "64"])
+def test_bad_vegas_ninc_is_named(bad):
+    with pytest.raises(ValueError, match="vegas_ninc"):
+        Integrator(f, 2, vegas_ninc=bad)

@@ -25,8 +25,9 @@ def pretrain_map(evaluate: Callable[[Any], Any], dims: int, calls: int, be: Back
     """Train an :class:`mcint.vegas.AdaptiveMap` on ``evaluate(x) -> f(x)`` (backend arrays).
 
     ``calls`` integrand evaluations split over ``nitn`` adaptation rounds; the grid has
-    ``ninc`` increments per axis (coarse grids generalise better as a flow's base and need fewer
-    points per round). With ``temper > 0`` each round trains on ``|f|^beta``, ``beta`` raised
+    ``ninc`` increments per axis, at most a tenth of the points of one round (finer grids are
+    a better base for the flow as long as each increment gets enough points: see the
+    integrator's ``vegas_ninc``). With ``temper > 0`` each round trains on ``|f|^beta``, ``beta`` raised
     towards 1 only as far as the weights' ESS stays above ``temper`` of the round
     (:mod:`mcint.nis.tempering`), so VEGAS does not collapse onto the first peak it meets.
     Returns ``(map, calls used, final beta)``.
