@@ -128,9 +128,9 @@ def test_interrupted_growing_run_resumes_bit_for_bit(tmp_path):
 
 def test_vegas_grid_and_defensive_fit_defaults():
     # the flows fit alone (defensive points enter by importance weights) and sit on a fine
-    # VEGAS grid: 512 increments up to 2 dims, 256 above, at most a tenth of one VEGAS round
+    # VEGAS grid: 512 increments up to 2 dims, 128 above, at most a tenth of one VEGAS round
     two, four = Integrator(f, 2, flow=FLOW), Integrator(lambda x: f(x[:, :2]), 4, flow=FLOW)
-    assert (two.vegas_ninc, four.vegas_ninc) == (512, 256)
+    assert (two.vegas_ninc, four.vegas_ninc) == (512, 128)
     assert not two.defensive_in_loss and not four.defensive_in_loss
     assert Integrator(f, 2, flow=FLOW, vegas_ninc=32).vegas_ninc == 32
     for calls, ninc in ((40_000, 100), (400_000, 512)):
@@ -144,3 +144,33 @@ def test_vegas_grid_and_defensive_fit_defaults():
 def test_bad_vegas_ninc_is_named(bad):
     with pytest.raises(ValueError, match="vegas_ninc"):
         Integrator(f, 2, vegas_ninc=bad)
+
+
+def test_large_budgets_grow_default_batches_in_3_to_4_dims():
+    from mcint.nis.train_loop import LARGE_BUDGET
+
+    g4 = lambda x: f(x[:, :2])  # noqa: E731
+    it = Integrator(g4, 4, flow=FLOW)
+    small = it._batch_plan(LARGE_BUDGET - 1)
+    assert set(small) == {256} and len(small) == (LARGE_BUDGET - 1) // 256
+    big = it._batch_plan(LARGE_BUDGET)
+    assert big[0] == 256 and big[-1] == 512 and sum(big) <= LARGE_BUDGET
+    assert all(a <= b for a, b in zip(big, big[1:]))
+    # an explicit batch size, 8 dims and several channels keep constant batches
+    for other in (Integrator(g4, 4, flow=FLOW, batch_size=256),
+                  Integrator(lambda x: f(x[:, :2]), 8, flow=FLOW)):
+        assert set(other._batch_plan(LARGE_BUDGET)) == {256}
+
+
+def test_buffered_steps_by_default_above_8_dims_only():
+    deep = Integrator(lambda x: f(x[:, :2]), 9, flow=FLOW)
+    assert (deep.buffer.capacity, deep.buffered_steps) == (8192, 1)
+    for it in (Integrator(lambda x: f(x[:, :2]), 8, flow=FLOW),
+               Integrator(lambda x: f(x[:, :2]), 9, flow=FLOW, buffered_steps=0,
+                          buffer_capacity=0)):
+        assert (it.buffer.capacity, it.buffered_steps) == (0, 0)
+    # the default buffered step runs: two optimiser steps per fresh batch
+    it = Integrator(lambda x: f(x[:, :2]), 9, seed=0, flow=FLOW, vegas_init=False,
+                    batch_size=64)
+    it.train(640)
+    assert [e["buffered"] for e in it.log] == [False, True] * 10

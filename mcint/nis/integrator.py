@@ -84,6 +84,12 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         mostly fixed cost: 312 -> 170 steps at 1e5 calls, training time about halved, rel. std
         camel2 0.20-0.21 -> 0.21-0.23, ring 0.26 -> 0.27-0.30 (at 4 and 8 dims the loss was
         larger: camel4 0.34-0.42 -> 0.47-0.73, camel8 0.81-1.18 -> 1.33-1.37, for little time).
+        In 3-4 dims a :meth:`train` budget of at least 4e5 fresh calls (5e5 with the default
+        ``vegas_fraction``) grows 256 -> 512: with
+        thousands of steps the fit no longer lacks them, and the time goal needs them cheaper:
+        camel4 at 1e6 calls, 2 seeds (grid 256), rel. std 0.075 / 0.127 -> 0.083 / 0.088, time
+        0.49x -> 0.37x madnis; grid 128: 0.072 / 0.079 (at 8 dims it lost ~10%: camel8 0.190 / 0.110 -> 0.208 / 0.123,
+        and 16 dims 30%: camel16 0.197 -> 0.258).
     lr, schedule, clip:
         Adam learning rate (default 1e-2, 3e-3 for one channel above 8 dims; several channels: the stratified variance loss with
         per-channel flows learnt 1.4-4x lower rel. std with it than with 3e-3 on DrellYan and
@@ -134,15 +140,24 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         Share of each :meth:`train` budget spent on VEGAS pre-training (first call only).
     vegas_ninc:
         Increments per axis of the pre-trained maps (at most a tenth of the points of one
-        VEGAS round). Default 512 up to 2 dims, 256 above: the flow on top refines what the
-        grid resolves, and finer grids won at every budget measured: 1e6 calls, seed 1, rel.
-        std camel2 0.119 / 0.082 / 0.060 / 0.052 with 64 / 128 / 256 / 512 increments, ring
-        0.099 / 0.089 with 256 / 512, camel4 0.075 / 0.102 and camel8 0.190 / 0.205 with 256
-        / 512; 1e5 calls, 2 seeds (grid capped at 250): camel2 0.22-0.23 -> 0.17-0.18, ring
-        0.29-0.31 -> 0.27-0.28, camel4 0.37-0.62 -> 0.34-0.52 (64 -> 250).
+        VEGAS round). Default 512 up to 2 dims, 128 above. The flow on top refines what the
+        grid resolves: in 2 dims finer grids won at every budget measured (1e6 calls, seed 1,
+        rel. std camel2 0.119 / 0.082 / 0.060 / 0.052 with 64 / 128 / 256 / 512 increments,
+        ring 0.099 / 0.089 with 256 / 512; 1e5 calls, 2 seeds, grid capped at 250: camel2
+        0.22-0.23 -> 0.17-0.18, ring 0.29-0.31 -> 0.27-0.28 from 64). Above 2 dims a fine
+        grid is a poor base for structure off the axes, which the flow must then undo:
+        1e6 calls, 64 / 128 / 256: corr6 0.136 / 0.155 / 0.299 (seed 1), camel8 0.378 /
+        0.115 / 0.190 (seed 1) and 0.127 / 0.172 / 0.110 (seed 2), camel4 0.084-0.115 /
+        0.072-0.079 / 0.083-0.088 (2 seeds), camel16 0.093 / - / 0.121 (seed 1).
     buffer_capacity, buffered_steps:
         Keep up to this many evaluated points and make ``buffered_steps`` extra optimisation
-        steps on them after every fresh step (no integrand calls).
+        steps on them after every fresh step (no integrand calls). Default 8192 and 1 for one
+        channel above 8 dims, none otherwise: there a training step is cheap next to madnis'
+        (train time 0.18x at 1e6 calls) and more steps per call is what the fit lacks: camel16
+        rel. std at 1e6 calls, seed 1 (grid 256), 0.197 -> 0.121 (time 0.18x -> 0.31x madnis); 1e5 calls,
+        2 seeds, 22 / 51 -> 16 / 20. At 8 dims it helped as much (camel8 1e6 seed 1: 0.190 ->
+        0.096) but took the time to 0.64x madnis; batches of 128 (the same steps from fresh
+        points) were seed noise there (0.098 / 0.178 vs 0.190 / 0.110).
     uniform_ratio:
         Share of each training batch spread equally over active channels; the rest goes by
         each channel's standard deviation (stratified training).
@@ -188,7 +203,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
                  groups: Sequence[int] | bool | None = None, defensive: float = 0.1,
                  defensive_integrate: str | float = "auto", defensive_min: float = 1e-5,
                  vegas_init: bool | None = None, vegas_fraction: float = 0.2, vegas_ninc: int | None = None,
-                 buffer_capacity: int = 0, buffered_steps: int = 0,
+                 buffer_capacity: int | None = None, buffered_steps: int | None = None,
                  uniform_ratio: float = 1.0, history_length: int = 20,
                  drop_threshold: float = 0.0, drop_interval: int = 100,
                  temper: float = 0.3, nonfinite: str = "raise",
@@ -245,6 +260,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.dtype = dtype
         self.seed = seed
+        #: batch growth (start, end) for train() budgets of at least 5e5 calls, used when
+        #: batch_size is the default (one channel, 3-4 dims; see batch_size), else None
+        self._large_budget_growth = (256, 512) if (
+            batch_size is None and not self.multichannel and 2 < self.dims <= 4) else None
         if batch_size is None:
             # per-step cost is mostly fixed overhead per channel group: several channels
             # need bigger batches to stay cheap (and each channel still gets enough points)
@@ -293,9 +312,16 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
                                           open_hi=True)
         if vegas_ninc is None:
             # finer grids gave the flows a better base at every budget (see vegas_ninc)
-            vegas_ninc = 512 if self.dims <= 2 else 256
+            vegas_ninc = 512 if self.dims <= 2 else 128
         _check_int(vegas_ninc, "vegas_ninc", 2)
         self.vegas_ninc = int(vegas_ninc)
+        # one channel above 8 dims: extra steps on stored points (see buffer_capacity)
+        deep = not self.multichannel and self.dims > 8
+        if buffer_capacity is None:
+            buffer_capacity = 8192 if deep else 0
+        if buffered_steps is None:
+            buffered_steps = 1 if deep else 0
+        _check_int(buffer_capacity, "buffer_capacity", 0)
         self.buffer = Buffer(int(buffer_capacity))
         _check_int(buffered_steps, "buffered_steps", 0)
         self.buffered_steps = int(buffered_steps)

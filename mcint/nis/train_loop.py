@@ -36,6 +36,11 @@ class TrainingStatus:
 
 
 
+#: fresh training calls of one train() call (after the VEGAS share: 5e5 calls with the default
+#: 20%) from which default constant batches grow where ``_large_budget_growth`` says so
+LARGE_BUDGET = 400_000
+
+
 class TrainingMixin:
     """Training of the flows and the channel-weight network."""
 
@@ -163,10 +168,15 @@ class TrainingMixin:
     def _batch_plan(self, budget: int) -> list[int]:
         """Fresh batch sizes of a train() call with ``budget`` calls: constant, or growing
         geometrically from ``batch_growth[0]`` to ``batch_growth[1]`` with the share of the
-        budget used (rounded to multiples of 8); the remainder below one batch is not spent."""
-        if self.batch_growth is None:
+        budget used (rounded to multiples of 8); the remainder below one batch is not spent.
+        Large budgets may grow default constant batches (``_large_budget_growth``)."""
+        growth = self.batch_growth
+        large = getattr(self, "_large_budget_growth", None)
+        if growth is None and large is not None and budget >= LARGE_BUDGET:
+            growth = large
+        if growth is None:
             return [self.batch_size] * (budget // self.batch_size)
-        b0, b1 = self.batch_growth
+        b0, b1 = growth
         sizes: list[int] = []
         done = 0
         while True:
