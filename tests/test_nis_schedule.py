@@ -138,6 +138,11 @@ def test_vegas_grid_and_defensive_fit_defaults():
         it._pretrain_vegas(int(calls * it.vegas_fraction))
         # 8 adaptation rounds of calls * vegas_fraction / 8 points each
         assert np.asarray(it.samplers[0].vmap.grid).shape == (2, ninc + 1)
+    # above 2 dims the default grid stays at 64 until a round has 100 points per increment
+    for calls, ninc in ((200_000, 64), (600_000, 128)):
+        it = Integrator(lambda x: f(x[:, :2]), 4, seed=1, flow=FLOW)
+        it._pretrain_vegas(int(calls * it.vegas_fraction))
+        assert np.asarray(it.samplers[0].vmap.grid).shape == (4, ninc + 1)
 
 
 @pytest.mark.parametrize("bad", [1, 2.5, "64"])

@@ -215,7 +215,7 @@ class TrainingMixin:
                 return np.abs(v)
 
             amap, used, beta = pretrain_map(f, self.dims, per_group, be, rng,
-                                            ninc=self.vegas_ninc, dtype=self.dtype,
+                                            ninc=self._ninc_for(per_group), dtype=self.dtype,
                                             temper=self.temper)
             betas.append(beta)
             self.samplers[g].vmap = amap
@@ -225,6 +225,15 @@ class TrainingMixin:
         if self.temper > 0:
             self.beta = min(betas)
         return used_total
+
+    def _ninc_for(self, calls: int) -> int:
+        """Grid increments for a VEGAS pre-training of ``calls`` points: ``vegas_ninc``, but a
+        default grid above 2 dims stays at 64 increments until each of the 8 rounds has 100
+        points per increment (see the integrator's ``vegas_ninc``)."""
+        if getattr(self, "_ninc_auto", False) and self.dims > 2 and calls // 8 < 100 * \
+                self.vegas_ninc:
+            return min(self.vegas_ninc, 64)
+        return self.vegas_ninc
 
     def _draw_view(self) -> tuple[Backend, list[_Sampler], Any]:
         """Where fresh training points are drawn: numba views of the torch parameters.
