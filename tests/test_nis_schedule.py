@@ -133,6 +133,7 @@ def test_vegas_grid_and_defensive_fit_defaults():
     assert (two.vegas_ninc, four.vegas_ninc) == (512, 128)
     assert not two.defensive_in_loss and not four.defensive_in_loss
     assert Integrator(f, 2, flow=FLOW, vegas_ninc=32).vegas_ninc == 32
+    assert Integrator(lambda x: f(x[:, :2]), 9, flow=FLOW).vegas_ninc == 64
     for calls, ninc in ((40_000, 100), (400_000, 512)):
         it = Integrator(f, 2, seed=1, flow=FLOW)
         it._pretrain_vegas(int(calls * it.vegas_fraction))

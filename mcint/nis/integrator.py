@@ -140,15 +140,16 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         Share of each :meth:`train` budget spent on VEGAS pre-training (first call only).
     vegas_ninc:
         Increments per axis of the pre-trained maps (at most a tenth of the points of one
-        VEGAS round). Default 512 up to 2 dims, 128 above. The flow on top refines what the
-        grid resolves: in 2 dims finer grids won at every budget measured (1e6 calls, seed 1,
+        VEGAS round). Default 512 up to 2 dims, 128 up to 8, 64 above. The flow on top
+        refines what the grid resolves: in 2 dims finer grids won at every budget measured (1e6 calls, seed 1,
         rel. std camel2 0.119 / 0.082 / 0.060 / 0.052 with 64 / 128 / 256 / 512 increments,
         ring 0.099 / 0.089 with 256 / 512; 1e5 calls, 2 seeds, grid capped at 250: camel2
         0.22-0.23 -> 0.17-0.18, ring 0.29-0.31 -> 0.27-0.28 from 64). Above 2 dims a fine
         grid is a poor base for structure off the axes, which the flow must then undo:
         1e6 calls, 64 / 128 / 256: corr6 0.136 / 0.155 / 0.299 (seed 1), camel8 0.378 /
         0.115 / 0.190 (seed 1) and 0.127 / 0.172 / 0.110 (seed 2), camel4 0.084-0.115 /
-        0.072-0.079 / 0.083-0.088 (2 seeds), camel16 0.093 / - / 0.121 (seed 1).
+        0.072-0.079 / 0.083-0.088 (2 seeds), camel16 (buffered steps) 0.101 / 0.376 / 0.122
+        (seed 2) and 0.093 (unbuffered) / 0.104 / 0.121 (seed 1), hence 64 above 8 dims.
         Above 2 dims the default grid stays at 64 until each of the 8 VEGAS rounds has 100
         points per increment (1e5 VEGAS points, 5.1e5 calls with the default share): at
         1e5 calls the 128-increment grid biased corr6 (pulls -3.8, -3.1; 64: -0.2, +0.7).
@@ -317,7 +318,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         self._ninc_auto = vegas_ninc is None
         if vegas_ninc is None:
             # finer grids gave the flows a better base at every budget (see vegas_ninc)
-            vegas_ninc = 512 if self.dims <= 2 else 128
+            vegas_ninc = 512 if self.dims <= 2 else (128 if self.dims <= 8 else 64)
         _check_int(vegas_ninc, "vegas_ninc", 2)
         self.vegas_ninc = int(vegas_ninc)
         # one channel above 8 dims: extra steps on stored points (see buffer_capacity)
