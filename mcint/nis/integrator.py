@@ -149,7 +149,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         1e6 calls, 64 / 128 / 256: corr6 0.136 / 0.155 / 0.299 (seed 1), camel8 0.378 /
         0.115 / 0.190 (seed 1) and 0.127 / 0.172 / 0.110 (seed 2), camel4 0.084-0.115 /
         0.072-0.079 / 0.083-0.088 (2 seeds), camel16 (buffered steps) 0.101 / 0.376 / 0.122
-        (seed 2) and 0.093 (unbuffered) / 0.104 / 0.121 (seed 1), hence 64 above 8 dims.
+        (seed 2) and 0.093 / 0.104 / 0.121 (seed 1), hence 64 above 8 dims.
         Above 2 dims the default grid stays at 64 until each of the 8 VEGAS rounds has 100
         points per increment (1e5 VEGAS points, 5.1e5 calls with the default share): at
         1e5 calls the 128-increment grid biased corr6 (pulls -3.8, -3.1; 64: -0.2, +0.7).
