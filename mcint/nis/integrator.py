@@ -156,12 +156,15 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
     buffer_capacity, buffered_steps:
         Keep up to this many evaluated points and make ``buffered_steps`` extra optimisation
         steps on them after every fresh step (no integrand calls). Default 8192 and 1 for one
-        channel above 8 dims, none otherwise: there a training step is cheap next to madnis'
-        (train time 0.18x at 1e6 calls) and more steps per call is what the fit lacks: camel16
-        rel. std at 1e6 calls, seed 1 (grid 256), 0.197 -> 0.121 (time 0.18x -> 0.31x madnis); 1e5 calls,
-        2 seeds, 22 / 51 -> 16 / 20. At 8 dims it helped as much (camel8 1e6 seed 1: 0.190 ->
-        0.096) but took the time to 0.64x madnis; batches of 128 (the same steps from fresh
-        points) were seed noise there (0.098 / 0.178 vs 0.190 / 0.110).
+        channel from 8 dims on, none otherwise: more steps per call is what the fit lacks there.
+        camel16 rel. std at 1e6 calls, seed 1 (grid 256), 0.197 -> 0.121 (time 0.18x -> 0.31x
+        madnis); 1e5 calls, 2 seeds, 22 / 51 -> 16 / 20. camel8 at 1e6 calls, seeds 1-3:
+        0.358 / 0.112 / 0.107 -> 0.120 / 0.060 / 0.070 (madnis 0.221 / 0.196 / -), and the
+        pulls -2.87 / +0.91 / +1.27 -> -0.59 / +0.94 / -0.07: without it one seed half-missed a
+        peak. The price at 8 dims is about twice the training time (~0.5x -> ~0.9x madnis):
+        we take robustness over the time goal there. Batches of 128 (the same steps from fresh
+        points) were seed noise (0.098 / 0.178 vs 0.190 / 0.110). Below 8 dims the fits did not
+        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls).
     uniform_ratio:
         Share of each training batch spread equally over active channels; the rest goes by
         each channel's standard deviation (stratified training).
@@ -321,8 +324,8 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
             vegas_ninc = 512 if self.dims <= 2 else (128 if self.dims <= 8 else 64)
         _check_int(vegas_ninc, "vegas_ninc", 2)
         self.vegas_ninc = int(vegas_ninc)
-        # one channel above 8 dims: extra steps on stored points (see buffer_capacity)
-        deep = not self.multichannel and self.dims > 8
+        # one channel from 8 dims on: extra steps on stored points (see buffer_capacity)
+        deep = not self.multichannel and self.dims >= 8
         if buffer_capacity is None:
             buffer_capacity = 8192 if deep else 0
         if buffered_steps is None:
