@@ -168,9 +168,13 @@ def test_large_budgets_grow_default_batches_in_3_to_4_dims():
         assert set(other._batch_plan(LARGE_BUDGET)) == {256}
 
 
-def test_buffered_steps_by_default_from_8_dims_only():
+def test_buffered_steps_by_default_from_8_dims_or_several_channels():
+    from mcint.transforms import Affine
+
     deep = Integrator(lambda x: f(x[:, :2]), 8, flow=FLOW)
-    assert (deep.buffer.capacity, deep.buffered_steps) == (8192, 1)
+    multi = Integrator(f, 2, channels=[Affine(np.zeros(2), np.ones(2))] * 2, flow=FLOW)
+    for it in (deep, multi):
+        assert (it.buffer.capacity, it.buffered_steps) == (8192, 1)
     for it in (Integrator(lambda x: f(x[:, :2]), 7, flow=FLOW),
                Integrator(lambda x: f(x[:, :2]), 9, flow=FLOW, buffered_steps=0,
                           buffer_capacity=0)):
