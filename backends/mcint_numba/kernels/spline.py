@@ -54,6 +54,20 @@ def _deriv(u, min_d):  # pragma: no cover - compiled
     return (min_d + sp) / (min_d + _LOG2)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def bin_position(v, x0, y0, w, h, d0, s, dsum, inverse):  # pragma: no cover - compiled
+    """Position theta in [0, 1] of ``v`` inside its bin: linear in x (density direction), or the
+    stable root of the spline's quadratic in y (sampling direction)."""
+    if inverse:
+        dy = v - y0
+        a = dy * dsum + h * (s - d0)
+        bq = h * d0 - dy * dsum
+        c = -s * dy
+        disc = max(bq * bq - 4.0 * a * c, 0.0)
+        return min(max((2.0 * c) / (-bq - math.sqrt(disc)), 0.0), 1.0)
+    return (v - x0) / w
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma: no cover
     # splines on the columns tidx of x (m, d), written to the same columns of out; ex holds
@@ -98,15 +112,7 @@ def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma:
             d1 = _deriv(params[i, j, 2 * nb + idx + 1], min_d)
             s = h / w
             dsum = d0 + d1 - 2.0 * s
-            if inverse:
-                dy = v - y0
-                a = dy * dsum + h * (s - d0)
-                bq = h * d0 - dy * dsum
-                c = -s * dy
-                disc = max(bq * bq - 4.0 * a * c, 0.0)
-                theta = min(max((2.0 * c) / (-bq - math.sqrt(disc)), 0.0), 1.0)
-            else:
-                theta = (v - x0) / w
+            theta = bin_position(v, x0, y0, w, h, d0, s, dsum, inverse)
             tt = theta * (1.0 - theta)
             denom = s + dsum * tt
             if inverse:

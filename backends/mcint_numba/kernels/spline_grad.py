@@ -22,6 +22,8 @@ import math
 import numba
 import numpy as np
 
+from .spline import bin_position
+
 _LOG2 = math.log(2.0)
 
 
@@ -104,15 +106,7 @@ def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld, aux):  # pra
             d1 = _deriv(np.float64(params[i, j, 2 * nb + idx + 1]), min_d, aux, i, j, 1)
             s = h / w
             dsum = d0 + d1 - 2.0 * s
-            if inverse:
-                dy = v - y0
-                a = dy * dsum + h * (s - d0)
-                bq = h * d0 - dy * dsum
-                c = -s * dy
-                disc = max(bq * bq - 4.0 * a * c, 0.0)
-                th = min(max((2.0 * c) / (-bq - math.sqrt(disc)), 0.0), 1.0)
-            else:
-                th = (v - x0) / w
+            th = bin_position(v, x0, y0, w, h, d0, s, dsum, inverse)
             t1 = 1.0 - th
             tt = th * t1
             den = s + dsum * tt
