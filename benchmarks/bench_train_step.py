@@ -8,7 +8,7 @@ mcint's copy gets madnis' randomised parameters). Parts of a step, timed separat
 
 * ``fwd``: ``log_prob`` of a batch with gradients, and a loss (``-mean``);
 * ``bwd``: ``loss.backward()``;
-* ``opt``: the optimiser step: mcint's as in ``mcint.nis.training.Optimizer`` (finite check,
+* ``opt``: the optimiser step: mcint's as in ``mcint.nis.optim.Optimizer`` (finite check,
   gradient clipping, fused Adam, zero_grad), madnis' as in its integrator (Adam, zero_grad);
 * ``draw``: drawing the next batch with its log density, no gradients (mcint: the numba views
   of the torch parameters the integrator draws through; madnis: ``Flow.sample`` under no_grad).
@@ -67,7 +67,7 @@ class McintStep:
         import torch
 
         import mcint.backends as B
-        from mcint.nis.training import Optimizer
+        from mcint.nis.optim import Optimizer
 
         self.torch, self.B, self.fused, self.n = torch, B, fused, n
         self.flow = mcint_flow(mf, dims, dtype)

@@ -69,7 +69,7 @@ class TrainingMixin:
             self.cw.beta = self._torch.asarray(self._torch.to_numpy(self.cw.beta), self.dtype)
             self._cw_params = [p for wb in self.cw.params for p in wb]
             params += self._cw_params
-        from .training import Optimizer
+        from .optim import Optimizer
 
         self._opt = Optimizer(params, self.lr, clip=self.clip)
         return params
@@ -187,7 +187,7 @@ class TrainingMixin:
             done += b
 
     def _set_lr(self, t: float) -> None:
-        from .training import schedule_factor
+        from .optim import schedule_factor
 
         self._opt.set_lr_factor(schedule_factor(self.schedule, t))
 
