@@ -160,14 +160,14 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         call is what the fit lacks there. With an expensive matrix element the extra steps are
         nearly free next to the calls they save; on the cheap benchmark integrands they cost
         wall time. DrellYan (3 channels, 4 dims) at 1e6 calls: rel. std 0.0305 -> 0.0167
-        (madnis 0.0484), training time ~0.6x -> ~1.1x madnis; at 1e5 calls, 2 seeds,
+        (madnis 0.0484), training time ~0.6x -> 0.95x madnis (side by side); at 1e5 calls, 2 seeds,
         0.124 / 0.114 -> 0.071 / 0.073 (madnis 0.162 / 0.174). The drellyan3 toy at 1e5:
         0.019 / 0.011 -> 0.0076 / 0.0088; at 1e6 0.0026 -> 0.0023 (madnis 0.0032, biased).
         camel16 rel. std at 1e6 calls, seed 1 (grid 256), 0.197 -> 0.121 (time 0.18x -> 0.31x
         madnis); 1e5 calls, 2 seeds, 22 / 51 -> 16 / 20. camel8 at 1e6 calls, seeds 1-3:
         0.358 / 0.112 / 0.107 -> 0.120 / 0.060 / 0.070 (madnis 0.221 / 0.196 / -), and the
         pulls -2.87 / +0.91 / +1.27 -> -0.59 / +0.94 / -0.07: without it one seed half-missed a
-        peak. The price at 8 dims is about twice the training time (~0.5x -> ~0.9x madnis):
+        peak. The price at 8 dims is about twice the training time (~0.5x -> 0.99x madnis, side by side):
         we take robustness over the time goal there. Batches of 128 (the same steps from fresh
         points) were seed noise (0.098 / 0.178 vs 0.190 / 0.110). Below 8 dims the fits did not
         need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls).
