@@ -173,6 +173,25 @@ def test_fused_coupling_matches_reference(activation, cond_idx, trafo_idx, c):
         assert np.array_equal(y1[:, cond_idx], x[:, cond_idx])
 
 
+def _float32_kernel_case(name, cond_idx, trafo_idx, c, per_dim, n, seed):
+    """A numba float32 coupling kernel, a conditioner far from the identity (float32 weights and
+    the same numbers in float64), points with edge rows 0, 1 and 1e-7, and a condition."""
+    nb_be = pytest.importorskip("mcint_numba")
+    B.get_backend("numba")
+    kern = nb_be.KERNELS[name]
+    d = len(cond_idx) + len(trafo_idx)
+    mlp = init_mlp([max(1, len(cond_idx) + c), 16, len(trafo_idx) * per_dim], seed=seed,
+                   zero_last=False)
+    mlp[-1] = (2.0 * mlp[-1][0], 2.0 * mlp[-1][1])  # far from the identity
+    mlp32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in mlp]
+    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp32]
+    x = RNG.random((n, d)).astype(np.float32)
+    x[:3, trafo_idx] = np.array([0.0, 1.0, 1e-7], dtype=np.float32)[:, None]
+    cond = RNG.random((n, c)).astype(np.float32) if c else None
+    cond64 = None if cond is None else cond.astype(np.float64)
+    return kern, mlp32, mlp64, x, cond, cond64
+
+
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("cond_idx,trafo_idx,c,bins", [([0, 2], [1, 3, 4], 0, 5),
                                                         ([], [0], 2, 10), ([1], [0], 0, 1),
@@ -181,20 +200,9 @@ def test_fused_coupling_matches_reference(activation, cond_idx, trafo_idx, c):
 def test_fused_float32_coupling_matches_reference(activation, cond_idx, trafo_idx, c, bins):
     # float32 runs a separate row-vectorised kernel with its own exp/log polynomials: compare it
     # with the float64 reference on the same (float32) numbers, at float32 accuracy
-    nb_be = pytest.importorskip("mcint_numba")
-    B.get_backend("numba")
-    kern = nb_be.KERNELS["rqs-coupling"]
-    d = len(cond_idx) + len(trafo_idx)
-    n = 2500  # more than one block of rows, and a short last block
-    k = len(trafo_idx)
-    mlp = init_mlp([max(1, len(cond_idx) + c), 16, k * (3 * bins + 1)], seed=4, zero_last=False)
-    mlp[-1] = (2.0 * mlp[-1][0], 2.0 * mlp[-1][1])  # far from the identity
-    mlp32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in mlp]
-    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp32]
-    x = RNG.random((n, d)).astype(np.float32)
-    x[:3, trafo_idx] = np.array([0.0, 1.0, 1e-7], dtype=np.float32)[:, None]
-    cond = RNG.random((n, c)).astype(np.float32) if c else None
-    cond64 = None if cond is None else cond.astype(np.float64)
+    # more than one block of rows, and a short last block
+    kern, mlp32, mlp64, x, cond, cond64 = _float32_kernel_case(
+        "rqs-coupling", cond_idx, trafo_idx, c, 3 * bins + 1, n=2500, seed=4)
     for inverse in (False, True):
         y0, l0 = rqs_coupling.reference(x.astype(np.float64), cond64, mlp64, cond_idx, trafo_idx,
                                         activation, inverse)
@@ -237,20 +245,9 @@ def test_fused_float32_coupling_propagates_non_finite_parameters():
 @pytest.mark.parametrize("cond_idx,trafo_idx,c", [([0, 2], [1, 3, 4], 0), ([], [0], 2),
                                                    ([1], [0], 0), ([], [0], 0)])
 def test_fused_float32_affine_coupling_matches_reference(activation, cond_idx, trafo_idx, c):
-    nb_be = pytest.importorskip("mcint_numba")
-    B.get_backend("numba")
-    kern = nb_be.KERNELS["affine-coupling"]
-    d = len(cond_idx) + len(trafo_idx)
-    n = 1100  # two full blocks of rows and a short one
-    k = len(trafo_idx)
-    mlp = init_mlp([max(1, len(cond_idx) + c), 16, 2 * k], seed=5, zero_last=False)
-    mlp[-1] = (2.0 * mlp[-1][0], 2.0 * mlp[-1][1])  # far from the identity
-    mlp32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in mlp]
-    mlp64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in mlp32]
-    x = RNG.random((n, d)).astype(np.float32)
-    x[:3, trafo_idx] = np.array([0.0, 1.0, 1e-7], dtype=np.float32)[:, None]
-    cond = RNG.random((n, c)).astype(np.float32) if c else None
-    cond64 = None if cond is None else cond.astype(np.float64)
+    # two full blocks of rows and a short one
+    kern, mlp32, mlp64, x, cond, cond64 = _float32_kernel_case(
+        "affine-coupling", cond_idx, trafo_idx, c, 2, n=1100, seed=5)
     inner = slice(3, None)  # the edge rows are clipped to dtype-dependent bounds
     for inverse in (False, True):
         y0, l0 = affine_coupling.reference(x.astype(np.float64), cond64, mlp64, cond_idx,

@@ -24,6 +24,12 @@ def _box_fraction(mu: float, sigma: float) -> float:
     return 0.5 * (math.erf((1.0 - mu) / s) + math.erf(mu / s))
 
 
+def _peak(xp: Any, x: Any, centre: float, inv: float) -> Any:
+    """``exp(-inv |x - centre|^2)`` per row (``centre`` on the diagonal)."""
+    a = x - centre
+    return xp.exp(-inv * xp.sum(a * a, axis=1))
+
+
 def camel(dims: int = 4, sigma: float = 0.1) -> Any:
     """Two Gaussian peaks on the diagonal at 1/3 and 2/3 (weights 1/2 each), integral ~1."""
     norm = 0.5 * _gauss_norm(sigma, dims)
@@ -32,9 +38,7 @@ def camel(dims: int = 4, sigma: float = 0.1) -> Any:
     @native
     def f(x: Any) -> Any:
         xp = array_namespace(x)
-        a = x - 1.0 / 3.0
-        b = x - 2.0 / 3.0
-        return norm * (xp.exp(-inv * xp.sum(a * a, axis=1)) + xp.exp(-inv * xp.sum(b * b, axis=1)))
+        return norm * (_peak(xp, x, 1.0 / 3.0, inv) + _peak(xp, x, 2.0 / 3.0, inv))
 
     f.__name__ = f"camel{dims}d"
     return f
@@ -52,9 +56,7 @@ def gauss(dims: int = 4, sigma: float = 0.05) -> Any:
 
     @native
     def f(x: Any) -> Any:
-        xp = array_namespace(x)
-        a = x - 0.5
-        return norm * xp.exp(-inv * xp.sum(a * a, axis=1))
+        return norm * _peak(array_namespace(x), x, 0.5, inv)
 
     f.__name__ = f"gauss{dims}d"
     return f
@@ -108,10 +110,7 @@ def signed_two_peak(dims: int = 2, sigma: float = 0.05) -> Any:
     @native
     def f(x: Any) -> Any:
         xp = array_namespace(x)
-        a = x - 0.3
-        b = x - 0.7
-        return norm * (xp.exp(-inv * xp.sum(a * a, axis=1))
-                       - 0.5 * xp.exp(-inv * xp.sum(b * b, axis=1)))
+        return norm * (_peak(xp, x, 0.3, inv) - 0.5 * _peak(xp, x, 0.7, inv))
 
     f.__name__ = f"signed{dims}d"
     return f
