@@ -40,9 +40,10 @@ def split(x: Any, cond_idx: list[int], trafo_idx: list[int]) -> tuple[Any, Any, 
     return xp, xc, xt
 
 
-def merge(xp: Any, xc: Any, yt: Any, unperm: list[int]) -> Any:
+def merge(xp: Any, xc: Any, yt: Any, cond_idx: list[int], trafo_idx: list[int]) -> Any:
     """Undo :func:`split`: columns ``[xc | yt]`` back into their original order."""
     y = xp.concat([xc, yt], axis=1)
+    unperm = np.argsort(list(cond_idx) + list(trafo_idx))
     return xp.take(y, xp.asarray(unperm, dtype=xp.int64, device=device(y)), axis=1)
 
 
@@ -72,8 +73,7 @@ def rqs_coupling(x: Any, condition: Any, mlp: list[tuple[Any, Any]], cond_idx: l
     params = xp.reshape(out, (x.shape[0], len(trafo_idx), -1))
     yt, ld = rq_spline(xt, params, inverse=inverse, min_width=min_width, min_height=min_height,
                        min_derivative=min_derivative)
-    unperm = [int(i) for i in np.argsort(list(cond_idx) + list(trafo_idx))]
-    return merge(xp, xc, yt, unperm), ld
+    return merge(xp, xc, yt, cond_idx, trafo_idx), ld
 
 
 class Coupling(Transform):
@@ -99,7 +99,6 @@ class Coupling(Transform):
         self.activation = activation
         self._cond_idx = [int(i) for i in np.flatnonzero(mask)]
         self._trafo_idx = [int(i) for i in np.flatnonzero(~mask)]
-        self._unperm = [int(i) for i in np.argsort(self._cond_idx + self._trafo_idx)]
         n_in = max(1, len(self._cond_idx) + self.condition_dims)
         sizes = mlp_sizes(n_in, tuple(hidden), len(self._trafo_idx) * self.params_per_dim)
         self.set_mlp(init_mlp(sizes, seed, zero_last=True, dtype=dtype))
@@ -127,13 +126,9 @@ class Coupling(Transform):
         out = apply_mlp(self.mlp, conditioner_input(xc, condition), self.activation)
         return xp.reshape(out, (xc.shape[0], len(self._trafo_idx), self.params_per_dim))
 
-    def _elementwise(self, xt: Any, params: Any, inverse: bool) -> tuple[Any, Any]:
-        raise NotImplementedError
-
     def _apply(self, x: Any, condition: Any, inverse: bool) -> tuple[Any, Any]:
-        xp, xc, xt = split(x, self._cond_idx, self._trafo_idx)
-        yt, ld = self._elementwise(xt, self.conditioner(xc, condition), inverse)
-        return merge(xp, xc, yt, self._unperm), ld
+        """The whole block (a ``@fusable`` coupling function); ``inverse``: density direction."""
+        raise NotImplementedError
 
     def forward(self, z: Any, condition: Any = None) -> tuple[Any, Any]:
         """Sampling direction ``z -> x``; returns ``(x, log|det dx/dz|)``."""
@@ -175,10 +170,6 @@ class RQSCoupling(Coupling):
                             min_width=self.min_bin_width, min_height=self.min_bin_height,
                             min_derivative=self.min_bin_derivative)
 
-    def _elementwise(self, xt: Any, params: Any, inverse: bool) -> tuple[Any, Any]:
-        return rq_spline(xt, params, inverse=not inverse, min_width=self.min_bin_width,
-                         min_height=self.min_bin_height, min_derivative=self.min_bin_derivative)
-
 
 def affine_transform(xt: Any, params: Any, inverse: bool, clamp: float) -> tuple[Any, Any]:
     """Elementwise affine map in logit space of ``xt`` (n, k) with ``params`` (n, k, 2):
@@ -214,8 +205,7 @@ def affine_coupling(x: Any, condition: Any, mlp: list[tuple[Any, Any]], cond_idx
     out = apply_mlp(mlp, conditioner_input(xc, condition), activation)
     params = xp.reshape(out, (x.shape[0], len(trafo_idx), 2))
     yt, ld = affine_transform(xt, params, inverse, clamp)
-    unperm = [int(i) for i in np.argsort(list(cond_idx) + list(trafo_idx))]
-    return merge(xp, xc, yt, unperm), ld
+    return merge(xp, xc, yt, cond_idx, trafo_idx), ld
 
 
 class AffineCoupling(Coupling):
@@ -232,6 +222,3 @@ class AffineCoupling(Coupling):
     def _apply(self, x: Any, condition: Any, inverse: bool) -> tuple[Any, Any]:
         return affine_coupling(x, condition, self.mlp, self._cond_idx, self._trafo_idx,
                                activation=self.activation, inverse=inverse, clamp=self.clamp)
-
-    def _elementwise(self, xt: Any, params: Any, inverse: bool) -> tuple[Any, Any]:
-        return affine_transform(xt, params, inverse, self.clamp)

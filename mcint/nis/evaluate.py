@@ -59,8 +59,9 @@ class ChannelCaller:
             self.n_channels = int(nch)
             self.native = bool(getattr(integrand, "native", False))
             self.calls = 0
-            if _inner_integrand(integrand) is not None:
-                _inner_integrand(integrand).nonfinite = "zero" if nonfinite == "skip" else "raise"
+            inner = _inner_integrand(integrand)
+            if inner is not None:
+                inner.nonfinite = "zero" if nonfinite == "skip" else "raise"
         else:
             if dims is None:
                 dims = getattr(integrand, "dims", None)
