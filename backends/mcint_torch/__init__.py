@@ -28,13 +28,14 @@ class TorchBackend(Backend):
         if self.device.type == "cuda":
             self.name = "torch-cuda"
         # training on CPU tensors: each spline call is one fused autograd node (numba forward
-        # and backward), chosen by the tensor type whatever backend is current. Only the
-        # spline: the conditioner MLP and the rest stay array-API code under torch autograd.
+        # and backward), chosen by the tensor type whatever backend is current; the MLP layers
+        # run as native addmm/activation ops (autograd differentiates them as usual).
         from mcint.backends import register_type_kernel
 
-        from . import fused
+        from . import fused, mlp
 
         register_type_kernel("rq-spline", torch.Tensor, fused.rq_spline)
+        register_type_kernel("mlp", torch.Tensor, mlp.mlp_layers)
 
     def _is_native(self, a: Any) -> bool:
         return isinstance(a, self.torch.Tensor)

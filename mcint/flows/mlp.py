@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-__all__ = ["init_mlp", "apply_mlp", "ACTIVATIONS", "mlp_sizes"]
+from ..backends import fusable
+
+__all__ = ["init_mlp", "apply_mlp", "mlp_layers", "ACTIVATIONS", "mlp_sizes"]
 
 
 def _relu(xp: Any, x: Any) -> Any:
@@ -124,11 +126,19 @@ def apply_mlp(params: Sequence[tuple[Any, Any]], x: Any, activation: str = "relu
     approximation), ``elu``, ``softplus``) acts between layers, not after the last one. The
     parameters must be arrays of ``x``'s namespace and dtype.
     """
-    act = _activation(activation)
-    xp = array_namespace(x, params[0][0])
+    _activation(activation)
     if x.ndim != 2 or x.shape[1] != params[0][0].shape[0]:
         raise ValueError(f"MLP input must have shape (n, {params[0][0].shape[0]}), "
                          f"got {tuple(x.shape)}")
+    return mlp_layers(x, tuple(params), activation)
+
+
+@fusable("mlp")
+def mlp_layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str) -> Any:
+    """The layers of :func:`apply_mlp` after its checks (a backend may fuse them: torch runs
+    one ``addmm`` node per layer and native activations, about half the autograd nodes)."""
+    act = ACTIVATIONS[activation]
+    xp = array_namespace(x, params[0][0])
     last = len(params) - 1
     for k, (w, b) in enumerate(params):
         x = x @ w + b

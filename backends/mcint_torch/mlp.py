@@ -1,0 +1,45 @@
+"""Native torch layers for :func:`mcint.flows.mlp.mlp_layers` (conditioners, channel weights).
+
+The array-API reference builds each layer as ``x @ w + b`` and ReLU as ``(x + |x|) / 2``: five
+autograd nodes per hidden layer. Here a layer is one ``addmm`` and the activation one native
+op, so a training step records about half the nodes (the per-node cost dominates at the batch
+sizes of training). Same maths: the reference stays the oracle in the tests. Declines
+(``NotImplemented``) for non-tensor input, activations without an exact torch twin, and when
+``$MCINT_FUSED`` is ``0`` (to test or time the pure path).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .fused import ENV_VAR
+
+#: activation name -> the torch op computing the reference's formula
+_ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "relu": torch.relu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "silu": F.silu,
+    "gelu": lambda x: F.gelu(x, approximate="tanh"),
+    "elu": F.elu,
+}
+
+
+def mlp_layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str) -> Any:
+    """:func:`mcint.flows.mlp.mlp_layers` with ``addmm`` layers, or ``NotImplemented``."""
+    act = _ACTIVATIONS.get(activation)
+    if act is None or os.environ.get(ENV_VAR, "1") == "0" \
+            or not all(isinstance(a, torch.Tensor) for wb in params for a in wb):
+        return NotImplemented
+    last = len(params) - 1
+    for k, (w, b) in enumerate(params):
+        x = torch.addmm(b, x, w)
+        if k != last:
+            x = act(x)
+    return x

@@ -1,0 +1,70 @@
+"""torch's native MLP layers (addmm + activation ops) against the array-API reference.
+
+Oracle: ``mlp_layers.reference`` (``x @ w + b`` and the formulas of ``mcint.flows.mlp``)
+differentiated by torch autograd. Values and gradients must agree to float64 rounding for every
+activation the kernel takes; the others must decline, so the reference runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mcint.backends import get_backend  # noqa: E402
+from mcint.flows.mlp import ACTIVATIONS, apply_mlp, init_mlp, mlp_layers  # noqa: E402
+
+get_backend("torch")  # registers the torch kernels for torch tensors
+from mcint_torch import fused  # noqa: E402
+from mcint_torch import mlp as torch_mlp  # noqa: E402
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    ps = init_mlp([3, 16, 8, 5], seed=seed, zero_last=False)
+    # pre-activations of both signs and of size ~1-5 (where the activations are curved)
+    return [tuple(torch.tensor(3.0 * a + 0.2 * rng.standard_normal(a.shape),
+                               requires_grad=True) for a in wb) for wb in ps]
+
+
+def _value_and_grads(fn, x, params, act):
+    out = fn(x, tuple(params), act)
+    g = torch.linspace(-1.0, 2.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+    leaves = [x] + [a for wb in params for a in wb]
+    grads = torch.autograd.grad((out * g).sum(), leaves)
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_values_and_gradients_equal_reference(act):
+    x = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x.requires_grad_(True)
+    params = _params()
+    ref, gref = _value_and_grads(mlp_layers.reference, x, params, act)
+    out, gout = _value_and_grads(mlp_layers, x, params, act)
+    scale = float(ref.abs().max())
+    assert scale > 1.0  # not a trivially small output
+    assert float((out - ref).abs().max()) <= 1e-12 * scale
+    for a, b in zip(gout, gref):
+        assert float((a - b).abs().max()) <= 1e-11 * (1.0 + float(b.abs().max()))
+
+
+def test_dispatch_decline_and_switch(monkeypatch):
+    x = torch.rand(10, 3, dtype=torch.float64)
+    params = _params(2)
+    out = mlp_layers(x, tuple(params), "relu")
+    assert type(out.grad_fn).__name__ == "AddmmBackward0"  # the native layer ran
+    # no exact torch twin (torch's softplus is linear above 20): declined, the reference runs
+    assert torch_mlp.mlp_layers(x, params, "softplus") is NotImplemented
+    monkeypatch.setenv(fused.ENV_VAR, "0")
+    assert torch_mlp.mlp_layers(x, params, "relu") is NotImplemented
+    assert type(mlp_layers(x, tuple(params), "relu").grad_fn).__name__ != "AddmmBackward0"
+    # numpy arrays never reach it, and apply_mlp's checks come first
+    monkeypatch.delenv(fused.ENV_VAR)
+    npp = [tuple(a.detach().numpy() for a in wb) for wb in params]
+    assert isinstance(apply_mlp(npp, x.numpy()), np.ndarray)
+    with pytest.raises(ValueError, match="MLP input must have shape"):
+        apply_mlp(params, torch.rand(10, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="unknown activation"):
+        apply_mlp(params, x, "swish")
