@@ -68,3 +68,19 @@ def test_dispatch_decline_and_switch(monkeypatch):
         apply_mlp(params, torch.rand(10, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="unknown activation"):
         apply_mlp(params, x, "swish")
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "gelu"])
+def test_stacked_layers_equal_reference(act):
+    from mcint.flows.grouped import stacked_mlp_layers
+
+    stacks = [_params(s) for s in (3, 4)]
+    params = [tuple(torch.stack([st[k][j] for st in stacks]) for j in range(2))
+              for k in range(len(stacks[0]))]
+    h = torch.randn(2, 50, 3, dtype=torch.float64, requires_grad=True)
+    ref, gref = _value_and_grads(stacked_mlp_layers.reference, h, params, act)
+    out, gout = _value_and_grads(stacked_mlp_layers, h, params, act)
+    assert type(stacked_mlp_layers(h, tuple(params), act).grad_fn).__name__ == "BaddbmmBackward0"
+    assert float((out - ref).abs().max()) <= 1e-12 * float(ref.abs().max())
+    for a, b in zip(gout, gref):
+        assert float((a - b).abs().max()) <= 1e-11 * (1.0 + float(b.abs().max()))

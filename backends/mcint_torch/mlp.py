@@ -1,4 +1,5 @@
-"""Native torch layers for :func:`mcint.flows.mlp.mlp_layers` (conditioners, channel weights).
+"""Native torch layers for :func:`mcint.flows.mlp.mlp_layers` (conditioners, channel weights)
+and :func:`mcint.flows.grouped.stacked_mlp_layers` (the conditioners of several flows at once).
 
 The array-API reference builds each layer as ``x @ w + b`` and ReLU as ``(x + |x|) / 2``: five
 autograd nodes per hidden layer. Here a layer is one ``addmm`` and the activation one native
@@ -31,15 +32,25 @@ _ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def mlp_layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str) -> Any:
-    """:func:`mcint.flows.mlp.mlp_layers` with ``addmm`` layers, or ``NotImplemented``."""
+def _layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str, layer: Any) -> Any:
     act = _ACTIVATIONS.get(activation)
     if act is None or os.environ.get(ENV_VAR, "1") == "0" \
             or not all(isinstance(a, torch.Tensor) for wb in params for a in wb):
         return NotImplemented
     last = len(params) - 1
     for k, (w, b) in enumerate(params):
-        x = torch.addmm(b, x, w)
+        x = layer(x, w, b)
         if k != last:
             x = act(x)
     return x
+
+
+def mlp_layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str) -> Any:
+    """:func:`mcint.flows.mlp.mlp_layers` with ``addmm`` layers, or ``NotImplemented``."""
+    return _layers(x, params, activation, lambda h, w, b: torch.addmm(b, h, w))
+
+
+def stacked_mlp_layers(h: Any, params: Sequence[tuple[Any, Any]], activation: str) -> Any:
+    """:func:`mcint.flows.grouped.stacked_mlp_layers` with ``baddbmm`` layers, or
+    ``NotImplemented``."""
+    return _layers(h, params, activation, lambda h, w, b: torch.baddbmm(b[:, None, :], h, w))

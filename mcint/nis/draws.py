@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
+from ..flows.grouped import can_group, grouped_log_prob
 from .channel_weights import ChannelWeights
 
 
@@ -119,6 +120,12 @@ class DrawMixin:
             if s.flow is None:
                 return xp.zeros((u.shape[0],), dtype=u.dtype)
             return _mix_log(xp, s.flow.log_prob(u), eps)
+        flows = [smp.flow for smp in samplers]
+        if can_group(flows):
+            # one pass for all groups: the per-op cost of a loop over groups is most of a step
+            from ..backends.base import _to_numpy_any
+
+            return _mix_log(xp, grouped_log_prob(flows, u, _to_numpy_any(group_of)), eps)
         idx_parts, val_parts = [], []
         for g, smp in enumerate(samplers):
             idx = xp.nonzero(group_of == g)[0]
