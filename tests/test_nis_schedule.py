@@ -152,8 +152,9 @@ def test_bad_vegas_ninc_is_named(bad):
         Integrator(f, 2, vegas_ninc=bad)
 
 
-def test_large_budgets_grow_default_batches_in_3_to_4_dims():
+def test_large_budgets_take_the_large_default_batches():
     from mcint.nis.train_loop import LARGE_BUDGET
+    from mcint.transforms import Affine
 
     g4 = lambda x: f(x[:, :2])  # noqa: E731
     it = Integrator(g4, 4, flow=FLOW)
@@ -162,9 +163,20 @@ def test_large_budgets_grow_default_batches_in_3_to_4_dims():
     big = it._batch_plan(LARGE_BUDGET)
     assert big[0] == 256 and big[-1] == 512 and sum(big) <= LARGE_BUDGET
     assert all(a <= b for a, b in zip(big, big[1:]))
-    # an explicit batch size, 8 dims and several channels keep constant batches
+    # constant large batches: 2 dims 1024 (growing from 256 below), 8 dims 512
+    two = Integrator(f, 2, flow=FLOW)
+    assert two._batch_plan(LARGE_BUDGET - 1)[0] == 256
+    for itg, b in ((two, 1024), (Integrator(lambda x: f(x[:, :2]), 8, flow=FLOW), 512)):
+        plan = itg._batch_plan(LARGE_BUDGET)
+        assert set(plan) == {b} and len(plan) == LARGE_BUDGET // b
+    # several channels: 1024 constant below, growing to 4096 above
+    multi = Integrator(f, 2, channels=[Affine(np.zeros(2), np.ones(2))] * 2, flow=FLOW)
+    assert set(multi._batch_plan(LARGE_BUDGET - 1)) == {1024}
+    big = multi._batch_plan(LARGE_BUDGET)
+    assert big[0] == 1024 and 3900 < big[-1] <= 4096 and sum(big) <= LARGE_BUDGET
+    # an explicit batch size and 16 dims keep their constant batches
     for other in (Integrator(g4, 4, flow=FLOW, batch_size=256),
-                  Integrator(lambda x: f(x[:, :2]), 8, flow=FLOW)):
+                  Integrator(lambda x: f(x[:, :2]), 16, flow=FLOW)):
         assert set(other._batch_plan(LARGE_BUDGET)) == {256}
 
 

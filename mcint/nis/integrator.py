@@ -84,12 +84,18 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         mostly fixed cost: 312 -> 170 steps at 1e5 calls, training time about halved, rel. std
         camel2 0.20-0.21 -> 0.21-0.23, ring 0.26 -> 0.27-0.30 (at 4 and 8 dims the loss was
         larger: camel4 0.34-0.42 -> 0.47-0.73, camel8 0.81-1.18 -> 1.33-1.37, for little time).
-        In 3-4 dims a :meth:`train` budget of at least 4e5 fresh calls (5e5 with the default
-        ``vegas_fraction``) grows 256 -> 512: with
-        thousands of steps the fit no longer lacks them, and the time goal needs them cheaper:
-        camel4 at 1e6 calls, 2 seeds (grid 256), rel. std 0.075 / 0.127 -> 0.083 / 0.088, time
-        0.49x -> 0.37x madnis; grid 128: 0.072 / 0.079 (at 8 dims it lost ~10%: camel8 0.190 / 0.110 -> 0.208 / 0.123,
-        and 16 dims 30%: camel16 0.197 -> 0.258).
+        A :meth:`train` budget of at least 4e5 fresh calls (5e5 with the default
+        ``vegas_fraction``) has thousands of steps, so the fit no longer lacks them and bigger
+        batches buy time (measured at 1e6 calls, seed 1, rel. std / training time):
+        1024 in 2 dims (camel2 0.057 / 9.0 s -> 0.058 / 4.9 s, ring 0.095 / 7.8 s -> 0.108 /
+        3.7 s; 2048 lost 35-75% rel. std), 256 -> 512 in 3-4 dims (camel4 at 2 seeds 0.075 /
+        0.127 -> 0.083 / 0.088, time 0.49x -> 0.37x madnis), 512 in 5-8 dims (camel8 0.172 /
+        48.8 s -> 0.147 / 42.6 s), 256 above (camel16: 512 was 0.092 -> 0.153 at the same time,
+        a step there costs per point), 1024 -> 4096 for several channels (about the steps of
+        a constant 2048, whose noisier late steps cost the drellyan3 toy 2-10x at 3 seeds:
+        rel. std 0.0023 / 0.0004 / 0.0066 with 1024, 0.0067 / 0.0040 / 0.0066 with 2048,
+        0.0023 / 0.0013 / 0.0024 growing; DrellYan 0.016 / 0.019, the signed toy 0.096 /
+        0.098 with 1024 / growing, training time 0.6-0.7x).
     lr, schedule, clip:
         Adam learning rate (default 1e-2, 3e-3 for one channel above 8 dims; several channels: the stratified variance loss with
         per-channel flows learnt 1.4-4x lower rel. std with it than with 3e-3 on DrellYan and
@@ -273,10 +279,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
             raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.dtype = dtype
         self.seed = seed
-        #: batch growth (start, end) for train() budgets of at least 5e5 calls, used when
-        #: batch_size is the default (one channel, 3-4 dims; see batch_size), else None
-        self._large_budget_growth = (256, 512) if (
-            batch_size is None and not self.multichannel and 2 < self.dims <= 4) else None
+        #: the default batch plan (start, end) for train() budgets of at least LARGE_BUDGET
+        #: fresh calls (5e5 with the default VEGAS share), or None (see batch_size)
+        self._large_budget_batch = _large_budget_batch(self.multichannel, self.dims) \
+            if batch_size is None else None
         if batch_size is None:
             # per-step cost is mostly fixed overhead per channel group: several channels
             # need bigger batches to stay cheap (and each channel still gets enough points)
@@ -435,6 +441,19 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
 
         return load_checkpoint(cls, path, integrand, dims=dims, channels=channels,
                                backend=backend, overrides=overrides)
+
+
+def _large_budget_batch(multichannel: bool, dims: int) -> tuple[int, int] | None:
+    """Default ``(start, end)`` batches for large train() budgets (see ``batch_size``)."""
+    if multichannel:
+        return (1024, 4096)
+    if dims <= 2:
+        return (1024, 1024)
+    if dims <= 4:
+        return (256, 512)
+    if dims <= 8:
+        return (512, 512)
+    return None
 
 
 def _batch_sizes(batch_size: Any) -> tuple[int, int]:

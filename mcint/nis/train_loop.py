@@ -37,7 +37,7 @@ class TrainingStatus:
 
 
 #: fresh training calls of one train() call (after the VEGAS share: 5e5 calls with the default
-#: 20%) from which default constant batches grow where ``_large_budget_growth`` says so
+#: 20%) from which default batches follow ``_large_budget_batch``
 LARGE_BUDGET = 400_000
 
 
@@ -169,11 +169,13 @@ class TrainingMixin:
         """Fresh batch sizes of a train() call with ``budget`` calls: constant, or growing
         geometrically from ``batch_growth[0]`` to ``batch_growth[1]`` with the share of the
         budget used (rounded to multiples of 8); the remainder below one batch is not spent.
-        Large budgets may grow default constant batches (``_large_budget_growth``)."""
+        Large budgets take the default's ``_large_budget_batch`` plan."""
         growth = self.batch_growth
-        large = getattr(self, "_large_budget_growth", None)
-        if growth is None and large is not None and budget >= LARGE_BUDGET:
-            growth = large
+        large = getattr(self, "_large_budget_batch", None)
+        if large is not None and budget >= LARGE_BUDGET:
+            growth = large if large[0] != large[1] else None
+            if growth is None:
+                return [large[0]] * (budget // large[0])
         if growth is None:
             return [self.batch_size] * (budget // self.batch_size)
         b0, b1 = growth
