@@ -155,3 +155,40 @@ def test_flow_float32_training_path_close_to_float64():
         out.append((lp.detach().double(), torch.cat([q.grad.reshape(-1).double() for q in ps])))
     assert _rel(out[1][0], out[0][0]) < 1e-4
     assert _rel(out[1][1], out[0][1]) < 1e-3
+
+
+@pytest.mark.parametrize("bins", [1, 2, 10])
+@pytest.mark.parametrize("scale", [0.5, 4.0])
+def test_float32_row_vectorised_kernel_against_float64_reference(bins, scale):
+    # float32 runs its own row-vectorised kernels (polynomial exp/log, branch-free bin search,
+    # saved state): rows not a multiple of its block, x past both ends, steep bins (scale 4)
+    x, p = _inputs(333, 3, bins, scale, dtype=torch.float32, lo=-0.1, hi=1.1, seed=11 + bins)
+    x[:4, 0] = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    g = torch.Generator().manual_seed(12)
+    gy = torch.randn(333, 3, generator=g)
+    gl = torch.randn(333, generator=g)
+    y, ld, gx, gp = _value_and_grads(fused.rq_spline, x, p, gy, gl)
+    y0, ld0, gx0, gp0 = _value_and_grads(rq_spline.reference, x.double(), p.double(),
+                                         gy.double(), gl.double())
+    assert _rel(y.double(), y0) < 1e-6 and _rel(ld.double(), ld0) < 1e-6
+    assert _rel(gx.double(), gx0) < 1e-5 and _rel(gp.double(), gp0) < 1e-5
+    outside = (x < 0) | (x > 1)
+    assert outside.any() and torch.all(gx[outside] == 0)
+
+
+def test_float32_nonfinite_input_propagates():
+    # as the reference: a nan parameter or x spoils its value and row; x = inf is clipped
+    x, p = _inputs(100, 2, 4, 1.0, dtype=torch.float32, seed=4)
+    p[7, 1, 3] = float("nan")
+    p[8, 0, 12] = float("inf")
+    x[9, 0] = float("nan")
+    x[10, 1] = float("inf")
+    y0, ld0 = rq_spline.reference(x.double(), p.double())
+    assert torch.isnan(y0[7, 1]) and torch.isnan(y0[9, 0]) and float(y0[10, 1]) == 1.0
+    for grad in (False, True):
+        pr = p.clone().requires_grad_(grad)
+        y, ld = fused.rq_spline(x, pr)
+        assert torch.equal(torch.isnan(y), torch.isnan(y0))
+        assert torch.equal(torch.isnan(ld), torch.isnan(ld0))
+        ok = ~torch.isnan(y0)
+        assert _rel(y[ok].double(), y0[ok]) < 1e-6

@@ -43,18 +43,12 @@ def enabled() -> bool:
 class _RQSpline(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Any, params: Any, mins: tuple[float, float, float]) -> Any:
-        k = _kernels
         y = torch.empty_like(x)
         ld = torch.empty(x.shape[0], dtype=x.dtype)
-        pn = params.detach().numpy()
-        ex = k.exps(pn)
-        xn = x.detach().numpy()
-        aux = k.aux_like(xn)
-        k.rqs_forward(xn, pn, ex, False, *mins, y.numpy(), ld.numpy(), aux)
+        # host scratch the backward reuses (exponentials, knot derivatives, ...)
+        ctx.state = _kernels.forward(x.detach().numpy(), params.detach().numpy(), mins,
+                                     y.numpy(), ld.numpy())
         ctx.save_for_backward(x, params)
-        # host scratch reused by the backward: the exponentials, knot derivatives and slopes
-        ctx.ex = ex
-        ctx.aux = aux
         ctx.mins = mins
         return y, ld
 
@@ -64,9 +58,9 @@ class _RQSpline(torch.autograd.Function):
         x, params = ctx.saved_tensors
         gx = torch.empty_like(x)
         gp = torch.empty_like(params)
-        _kernels.rqs_backward(x.detach().numpy(), params.detach().numpy(), ctx.ex, ctx.aux,
-                              gy.contiguous().numpy(), gld.contiguous().numpy(), *ctx.mins,
-                              gx.numpy(), gp.numpy())
+        _kernels.backward(ctx.state, x.detach().numpy(), params.detach().numpy(),
+                          gy.contiguous().numpy(), gld.contiguous().numpy(), ctx.mins, gx.numpy(),
+                          gp.numpy())
         return (gx if ctx.needs_input_grad[0] else None), gp, None
 
 
@@ -84,6 +78,13 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-
         return NotImplemented  # the reference raises the error
     grad = torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
     mins = (float(min_width), float(min_height), float(min_derivative))
+    if not grad and not inverse:
+        xn = x.detach().contiguous()
+        y = torch.empty_like(xn)
+        ld = torch.empty(x.shape[0], dtype=x.dtype)
+        _kernels.forward(xn.numpy(), params.detach().contiguous().numpy(), mins, y.numpy(),
+                         ld.numpy())
+        return y, ld
     if not grad:
         xn = x.detach().contiguous()
         y = torch.empty_like(xn)

@@ -22,6 +22,7 @@ import math
 import numba
 import numpy as np
 
+from . import spline_grad32
 from .spline import bin_position
 
 _LOG2 = math.log(2.0)
@@ -211,6 +212,29 @@ def _knot_grad(gp, i, j, off, nb, a, ex, g, S, idx, g0, g1):  # pragma: no cover
         elif b == idx:
             t += g1
         gp[i, j, off + b] = aS * ex[i, j, g, b] * t
+
+
+def forward(x: np.ndarray, params: np.ndarray, mins: tuple[float, float, float], y: np.ndarray,
+            ld: np.ndarray) -> tuple:
+    """The density direction into ``y`` and ``ld``; returns the state :func:`backward` needs.
+    float32 runs the row-vectorised kernels of :mod:`.spline_grad32`, float64 the ones here."""
+    if x.dtype == np.float32:
+        state = spline_grad32.saves(x.shape[0], x.shape[1], (params.shape[2] - 1) // 3)
+        spline_grad32.forward(x, params, *mins, y, ld, *state)
+        return state
+    ex = exps(params)
+    aux = aux_like(x)
+    rqs_forward(x, params, ex, False, *mins, y, ld, aux)
+    return ex, aux
+
+
+def backward(state: tuple, x: np.ndarray, params: np.ndarray, gy: np.ndarray, gld: np.ndarray,
+             mins: tuple[float, float, float], gx: np.ndarray, gp: np.ndarray) -> None:
+    """Gradients into ``gx`` and ``gp`` (overwritten) from :func:`forward`'s ``state``."""
+    if x.dtype == np.float32:
+        spline_grad32.backward(*state, gy, gld, *mins, gx, gp)
+    else:
+        rqs_backward(x, params, *state, gy, gld, *mins, gx, gp)
 
 
 def aux_like(x: np.ndarray) -> np.ndarray:

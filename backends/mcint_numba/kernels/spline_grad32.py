@@ -1,0 +1,396 @@
+"""Float32 differentiable spline (forward and backward), vectorised across rows (SIMD).
+
+Same maths and gradient conventions as :mod:`.spline_grad` (whose docstring states them; the
+oracle is :func:`mcint.flows.splines.rq_spline` ``.reference``), laid out like
+:mod:`.coupling_rqs32`: each spline's parameters are transposed in blocks of rows to
+``(parameters, rows)`` so that every step is a loop over contiguous rows that LLVM vectorises,
+with that module's inlined polynomial ``exp``/``log`` (libm calls block vectorisation) and a
+branch-free bin search. Exponentials and logs are float32 (a few ulp); knots, the map and the
+gradients are float64 in the lanes, so results agree with the float64 reference to float32
+rounding.
+
+The forward stores what the backward needs (``NSAVE`` float64 numbers per value, and the
+``2 * bins`` exponentials in float32), so the backward neither transposes the parameters nor
+searches again: it is one pass computing per-value gradient factors and one writing the
+``3 * bins + 1`` parameter gradients (transposed back per block of rows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .coupling_rqs32 import _JIT, _f2i, _i2f
+
+_F = np.float32
+_FM = {"contract"}  # FMA contraction only: non-finite values still propagate
+_LOG2 = math.log(2.0)
+_NAN = _F(np.nan)
+_SQRT2 = math.sqrt(2.0)
+_C = 64  # rows per block: scratch rows (~60 of them) stay in L1; rows _C apart: constant distances
+
+# saved per-value state: one (NSAVE, _C) float64 block per (block of rows, spline), flat;
+# the first NSAVE rows of the forward's scratch. C0W/C0H: sums of the exponentials below the bin
+_TH, _W, _H, _D0, _D1, _SG0, _SG1, _IN, _IDX, _ISW, _C0W, _ISH, _C0H = range(13)
+NSAVE = 13
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 = HI + LO, HI with trailing zero bits (fdlibm)
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@numba.njit(**_JIT)
+def dexp(x):  # pragma: no cover - compiled
+    """``exp(x)`` in float64 for ``x <= 0`` to ~1e-13 relative, vectorisable (Cephes-style
+    range reduction, Taylor polynomial); below -87 it returns ~1e-38. Float32's ``exp`` is
+    not enough for the knots: a steep bin (slope ~1e3) turns their float32 rounding into
+    ~1e-5 relative errors of ``y`` and the gradients."""
+    x = x if x > -87.0 else -87.0  # selects: numba's max() is not vectorised
+    n = np.int32(x * _LOG2E - 0.5)  # rounds to nearest for x <= 0 (truncation toward zero)
+    fn = np.float64(n)
+    r = x - fn * _LN2_HI - fn * _LN2_LO
+    p = 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * np.float64(_i2f((n + np.int32(127)) << np.int32(23)))
+
+
+@numba.njit(**_JIT)
+def dlog(x):  # pragma: no cover - compiled
+    """``log(x)`` in float64 to ~1e-15 for positive ``x`` within float32's normal range,
+    vectorisable: ``x = 2^e m`` (exponent from float32 bits), ``log m = 2 atanh((m-1)/(m+1))``."""
+    # int32 throughout: numba widens to int64, whose conversion to float is not vectorised
+    e = np.int32((_f2i(_F(x)) >> np.int32(23)) - np.int32(127))
+    m = x * np.float64(_i2f(np.int32(np.int32(127) - e) << np.int32(23)))
+    big = m > _SQRT2
+    m = 0.5 * m if big else m
+    fe = np.float64(e) + (1.0 if big else 0.0)
+    z = (m - 1.0) / (m + 1.0)  # |z| <= 0.172: the series below ends at ~3e-16
+    z2 = z * z
+    p = 1.0 / 17.0
+    p = p * z2 + 1.0 / 15.0
+    p = p * z2 + 1.0 / 13.0
+    p = p * z2 + 1.0 / 11.0
+    p = p * z2 + 1.0 / 9.0
+    p = p * z2 + 1.0 / 7.0
+    p = p * z2 + 1.0 / 5.0
+    p = p * z2 + 1.0 / 3.0
+    p = p * z2 + 1.0
+    return fe * _LN2_HI + (2.0 * z * p + fe * _LN2_LO)
+
+
+@numba.njit(**_JIT)
+def deriv_sig(u, min_d, cd):  # pragma: no cover - compiled
+    """Knot derivative ``(min_d + softplus(u)) * cd`` and its slope factor ``sigmoid(u)``
+    from one ``exp(-|u|)``, in float64 (``log1p`` via Goldberg's ``log(1+e) e / ((1+e)-1)``)."""
+    e = dexp(-abs(u))
+    s = 1.0 + e
+    lp = e if s == 1.0 else dlog(s) * (e / (s - 1.0))
+    pos = u >= 0.0
+    return (min_d + (u if pos else 0.0) + lp) * cd, (1.0 if pos else e) / s
+
+
+def saves(n: int, k: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch for :func:`forward` -> :func:`backward` (flat, per block of rows and spline):
+    the saved state (NSAVE float64 numbers a value) and the 2 nb exponentials (float32: they
+    only scale the parameter gradients)."""
+    blocks = -(-n // _C) * k
+    return np.empty(blocks * NSAVE * _C), np.empty(blocks * 2 * nb * _C, dtype=_F)
+
+
+# forward scratch rows after the saved ones (float64)
+_V, _MW, _MH, _EWC, _EHC, _U0, _U1, _PW, _PH, _CHK, _ACC = range(NSAVE, NSAVE + 11)
+_NSCR = NSAVE + 11
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover - compiled
+    """``y`` (n, k) and ``ld`` (n,) ``= sum_j log dy/dx`` of float32 ``x`` (n, k) and raw
+    ``params`` (n, k, 3 nb + 1) (density direction); fills ``sv``/``ex`` from :func:`saves`.
+    A non-finite width/height parameter, knot-derivative parameter used, or a nan ``x`` gives
+    nan for the value and its row's ``ld`` (an infinite ``x`` is clipped, as the reference)."""
+    m_all, k = x.shape
+    p = params.shape[2]
+    nb = (p - 1) // 3
+    # local (rows, _C) arrays indexed t[ROW, i] with constant rows: constant distances between
+    # rows, so LLVM vectorises without runtime alias checks. Its loop-access analysis gives
+    # up past ~100 dependences, hence loops that each touch only a few rows.
+    t = np.empty((_NSCR, _C))
+    ut = np.empty((p, _C), dtype=_F)
+    el = np.empty((2 * nb, _C))
+    aw = 1.0 - nb * min_w
+    ah = 1.0 - nb * min_h
+    cd = 1.0 / (min_d + _LOG2)
+    nsv = NSAVE * _C
+    nex = 2 * nb * _C
+    for i0 in range(0, m_all, _C):
+        n = min(_C, m_all - i0)
+        ci = i0 // _C
+        for i in range(n):
+            t[_ACC, i] = 0.0
+        for j in range(k):
+            for i in range(n):  # the transpose: (rows, params) -> (params, rows)
+                for b in range(p):
+                    ut[b, i] = params[i0 + i, j, b]
+                t[_V, i] = x[i0 + i, j]
+            for i in range(n):
+                t[_IN, i] = 1.0 if (t[_V, i] >= 0.0 and t[_V, i] <= 1.0) else 0.0
+                t[_MW, i] = ut[0, i]
+                t[_MH, i] = ut[nb, i]
+                # a nan x spoils the value (an infinite one is clipped, as the reference does)
+                t[_CHK, i] = 0.0 if t[_V, i] == t[_V, i] else np.nan
+            for b in range(1, nb):
+                uw = ut[b]
+                uh = ut[nb + b]
+                for i in range(n):
+                    a = np.float64(uw[i])
+                    e = np.float64(uh[i])
+                    t[_MW, i] = a if a > t[_MW, i] else t[_MW, i]
+                    t[_MH, i] = e if e > t[_MH, i] else t[_MH, i]
+            for i in range(n):
+                t[_ISW, i] = 0.0
+                t[_ISH, i] = 0.0
+            for b in range(nb):
+                ub = ut[b]
+                exb = el[b]
+                for i in range(n):
+                    a = dexp(np.float64(ub[i]) - t[_MW, i])
+                    exb[i] = a
+                    t[_ISW, i] += a
+                    t[_CHK, i] += ub[i]
+                ub = ut[nb + b]
+                exb = el[nb + b]
+                for i in range(n):
+                    a = dexp(np.float64(ub[i]) - t[_MH, i])
+                    exb[i] = a
+                    t[_ISH, i] += a
+                    t[_CHK, i] += ub[i]
+            for i in range(n):
+                t[_ISW, i] = 1.0 / t[_ISW, i]
+                t[_ISH, i] = 1.0 / t[_ISH, i]
+                vi = t[_V, i]
+                vi = vi if vi > 0.0 else 0.0
+                t[_V, i] = vi if vi < 1.0 else 1.0
+            for i in range(n):
+                t[_EWC, i] = 0.0
+                t[_EHC, i] = 0.0
+                t[_C0W, i] = 0.0
+                t[_C0H, i] = 0.0
+                t[_IDX, i] = 0.0
+            # the bin: the last b + 1 whose left knot is <= v (selects, no search); knot
+            # K_m = m min + a E_m / S with E_m the sum of the exponentials below m
+            for b in range(nb - 1):
+                ewb = el[b]
+                ehb = el[nb + b]
+                fb = np.float64(b + 1)
+                kw = fb * min_w
+                for i in range(n):
+                    ea = t[_EWC, i] + ewb[i]
+                    eh = t[_EHC, i] + ehb[i]
+                    t[_EWC, i] = ea
+                    t[_EHC, i] = eh
+                    sel = t[_V, i] >= kw + aw * ea * t[_ISW, i]
+                    t[_C0W, i] = ea if sel else t[_C0W, i]
+                    t[_C0H, i] = eh if sel else t[_C0H, i]
+                    t[_IDX, i] = fb if sel else t[_IDX, i]
+            # what sits at the bin: its exponentials and its two knot-derivative parameters
+            for b in range(nb):
+                ewb = el[b]
+                ehb = el[nb + b]
+                ua = ut[2 * nb + b]
+                ub = ut[2 * nb + b + 1]
+                fb = np.float64(b)
+                for i in range(n):
+                    sel = t[_IDX, i] == fb
+                    t[_PW, i] = ewb[i] if sel else t[_PW, i]
+                    t[_PH, i] = ehb[i] if sel else t[_PH, i]
+                    t[_U0, i] = ua[i] if sel else t[_U0, i]
+                    t[_U1, i] = ub[i] if sel else t[_U1, i]
+            for i in range(n):
+                d0, g0 = deriv_sig(t[_U0, i], min_d, cd)
+                d1, g1 = deriv_sig(t[_U1, i], min_d, cd)
+                t[_D0, i] = d0
+                t[_D1, i] = d1
+                t[_CHK, i] += t[_U0, i] + t[_U1, i]  # the derivative parameters used
+                t[_SG0, i] = g0
+                t[_SG1, i] = g1
+            for i in range(n):
+                isw = t[_ISW, i]
+                ish = t[_ISH, i]
+                ix = t[_IDX, i]
+                # bin widths and heights directly, not as differences of knots (cancellation)
+                ww = min_w + aw * isw * t[_PW, i]
+                hh = min_h + ah * ish * t[_PH, i]
+                x0 = ix * min_w + aw * t[_C0W, i] * isw
+                y0 = ix * min_h + ah * t[_C0H, i] * ish
+                d0 = t[_D0, i]
+                d1 = t[_D1, i]
+                s = hh / ww
+                dsum = d0 + d1 - 2.0 * s
+                th = (t[_V, i] - x0) / ww
+                t1 = 1.0 - th
+                tt = th * t1
+                iden = 1.0 / (s + dsum * tt)
+                out = y0 + hh * (s * th * th + d0 * tt) * iden
+                dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
+                lg = dlog(s * s * dnum * iden * iden)
+                ok = t[_CHK, i] - t[_CHK, i] == 0.0
+                t[_V, i] = out if ok else np.nan  # v is free now: y, written strided below
+                t[_ACC, i] += lg if ok else np.nan
+                t[_TH, i] = th
+                t[_W, i] = ww
+                t[_H, i] = hh
+            for i in range(n):  # strided: a separate loop, so the one above vectorises
+                y[i0 + i, j] = t[_V, i]
+            # the state for the backward: whole rows, contiguous copies
+            q0 = (ci * k + j) * nsv
+            for r in range(NSAVE):
+                dst = sv[q0 + r * _C:q0 + (r + 1) * _C]
+                for i in range(_C):
+                    dst[i] = t[r, i]
+            q0 = (ci * k + j) * nex
+            for r in range(2 * nb):
+                dst = ex[q0 + r * _C:q0 + (r + 1) * _C]
+                for i in range(_C):
+                    dst[i] = _F(el[r, i])
+        for i in range(n):
+            ld[i0 + i] = t[_ACC, i]
+
+
+# backward scratch rows (float64) after the saved ones: gy, gld, gx; the gradients w.r.t.
+# theta, the bin's width and height; the derivative gradients (before the softplus slope); per
+# value the scale, base and [b < idx], [b == idx] terms of the width and height gradients
+(_GY, _GL, _GX, _GTH, _GW, _GH, _GD0, _GD1, _AWS, _BWS, _G01W, _G1W, _AHS, _BHS, _G01H,
+ _G1H) = range(NSAVE, NSAVE + 16)
+_NBWD = NSAVE + 16
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+def backward(sv, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover - compiled
+    """Gradients of ``sum(gy * y) + sum(gld * ld)`` w.r.t. ``x`` and the raw parameters into
+    ``gx`` (n, k) and ``gp`` (n, k, 3 nb + 1) (overwritten), from :func:`forward`'s state."""
+    m_all, k = gy.shape
+    p = gp.shape[2]
+    nb = (p - 1) // 3
+    t = np.empty((_NBWD, _C))
+    gt = np.empty((p, _C), dtype=_F)
+    aw = 1.0 - nb * min_w
+    ah = 1.0 - nb * min_h
+    cd = 1.0 / (min_d + _LOG2)
+    top = np.float64(nb - 1)
+    nsv = NSAVE * _C
+    nex = 2 * nb * _C
+    for i0 in range(0, m_all, _C):
+        n = min(_C, m_all - i0)
+        ci = i0 // _C
+        for i in range(n):
+            t[_GL, i] = gld[i0 + i]
+        for j in range(k):
+            q0 = (ci * k + j) * nsv
+            for r in range(NSAVE):
+                src = sv[q0 + r * _C:q0 + (r + 1) * _C]
+                for i in range(_C):
+                    t[r, i] = src[i]
+            q0 = (ci * k + j) * nex
+            eb = ex[q0:q0 + nex]
+            for i in range(n):
+                t[_GY, i] = gy[i0 + i, j]  # strided read, kept out of the loops below
+            for i in range(n):
+                th = t[_TH, i]
+                w = t[_W, i]
+                h = t[_H, i]
+                d0 = t[_D0, i]
+                d1 = t[_D1, i]
+                iw = 1.0 / w
+                s = h * iw
+                dsum = d0 + d1 - 2.0 * s
+                t1 = 1.0 - th
+                tt = th * t1
+                den = s + dsum * tt
+                A = s * th * th + d0 * tt
+                dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
+                g = t[_GY, i]
+                gl = t[_GL, i]
+                q = 1.0 - 2.0 * th
+                r = 1.0 - 2.0 * tt
+                iden = 1.0 / den
+                idn = 1.0 / dnum
+                id2 = iden * iden
+                # partial derivatives of y and ld w.r.t. theta, s, d0, d1 (the others fixed)
+                y_th = h * ((2.0 * s * th + d0 * q) * den - A * dsum * q) * id2
+                y_s = h * (th * th * den - A * r) * id2
+                y_d0 = h * tt * (den - A) * id2
+                y_d1 = -h * A * tt * id2
+                l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) * idn \
+                    - 2.0 * dsum * q * iden
+                l_s = 2.0 * w / h + 2.0 * tt * idn - 2.0 * r * iden
+                l_d0 = t1 * t1 * idn - 2.0 * tt * iden
+                l_d1 = th * th * idn - 2.0 * tt * iden
+                Gth = g * y_th + gl * l_th
+                Gs = g * y_s + gl * l_s
+                t[_GX, i] = Gth * iw * t[_IN, i]
+                t[_GTH, i] = Gth
+                t[_GH, i] = g * A * iden + Gs * iw
+                t[_GW, i] = -(Gth * th + Gs * s) * iw
+                t[_GD0, i] = g * y_d0 + gl * l_d0
+                t[_GD1, i] = g * y_d1 + gl * l_d1
+            for i in range(n):
+                gx[i0 + i, j] = t[_GX, i]
+            # knots x_idx, x_idx+1 (widths) and y_idx, y_idx+1 (heights); the end knots
+            # 0 and 1 are constants. K_m = m min + a C_m, C_m the softmax mass below m:
+            # dK_m/du_b = a P_b ([b < m] - C_m)
+            for i in range(n):
+                ix = t[_IDX, i]
+                gw = t[_GW, i]
+                isw = t[_ISW, i]
+                a0 = 0.0 if ix < 1.0 else -t[_GTH, i] / t[_W, i] - gw
+                a1 = 0.0 if ix + 1.0 > top else gw
+                c0 = t[_C0W, i] * isw
+                t[_AWS, i] = aw * isw
+                t[_BWS, i] = -(a0 * c0 + a1 * (c0 + (t[_W, i] - min_w) / aw))
+                t[_G01W, i] = a0 + a1
+                t[_G1W, i] = a1
+            for i in range(n):
+                ix = t[_IDX, i]
+                gh = t[_GH, i]
+                ish = t[_ISH, i]
+                b0 = 0.0 if ix < 1.0 else t[_GY, i] - gh
+                b1 = 0.0 if ix + 1.0 > top else gh
+                c0 = t[_C0H, i] * ish
+                t[_AHS, i] = ah * ish
+                t[_BHS, i] = -(b0 * c0 + b1 * (c0 + (t[_H, i] - min_h) / ah))
+                t[_G01H, i] = b0 + b1
+                t[_G1H, i] = b1
+            for b in range(nb):
+                fb = np.float64(b)
+                ewb = eb[b * _C:(b + 1) * _C]
+                ehb = eb[(nb + b) * _C:(nb + b + 1) * _C]
+                gw = gt[b]
+                gh = gt[nb + b]
+                for i in range(n):
+                    lo = fb < t[_IDX, i]
+                    at = fb == t[_IDX, i]
+                    tw = t[_BWS, i] + (t[_G01W, i] if lo else (t[_G1W, i] if at else 0.0))
+                    th = t[_BHS, i] + (t[_G01H, i] if lo else (t[_G1H, i] if at else 0.0))
+                    gw[i] = _F(t[_AWS, i] * ewb[i] * tw)
+                    gh[i] = _F(t[_AHS, i] * ehb[i] * th)
+            for b in range(nb + 1):
+                fb = np.float64(b)
+                gdb = gt[2 * nb + b]
+                for i in range(n):
+                    ix = t[_IDX, i]
+                    gd = t[_GD0, i] * t[_SG0, i] if fb == ix else (
+                        t[_GD1, i] * t[_SG1, i] if fb == ix + 1.0 else 0.0)
+                    gdb[i] = _F(gd * cd)
+            for i in range(n):  # the transpose back: (params, rows) -> (rows, params)
+                for b in range(p):
+                    gp[i0 + i, j, b] = gt[b, i]
