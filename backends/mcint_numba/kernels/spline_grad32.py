@@ -125,7 +125,7 @@ def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover 
     # rows, so LLVM vectorises without runtime alias checks. Its loop-access analysis gives
     # up past ~100 dependences, hence loops that each touch only a few rows.
     t = np.empty((_NSCR, _C))
-    ut = np.empty((p, _C), dtype=_F)
+    ut = np.empty((2 * nb, _C), dtype=_F)
     el = np.empty((2 * nb, _C))
     aw = 1.0 - nb * min_w
     ah = 1.0 - nb * min_h
@@ -139,7 +139,7 @@ def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover 
             t[_ACC, i] = 0.0
         for j in range(k):
             for i in range(n):  # the transpose: (rows, params) -> (params, rows)
-                for b in range(p):
+                for b in range(2 * nb):  # the derivative parameters: only two are used
                     ut[b, i] = params[i0 + i, j, b]
                 t[_V, i] = x[i0 + i, j]
             for i in range(n):
@@ -203,18 +203,13 @@ def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover 
                     t[_C0H, i] = eh if sel else t[_C0H, i]
                     t[_IDX, i] = fb if sel else t[_IDX, i]
             # what sits at the bin: its exponentials and its two knot-derivative parameters
-            for b in range(nb):
-                ewb = el[b]
-                ehb = el[nb + b]
-                ua = ut[2 * nb + b]
-                ub = ut[2 * nb + b + 1]
-                fb = np.float64(b)
-                for i in range(n):
-                    sel = t[_IDX, i] == fb
-                    t[_PW, i] = ewb[i] if sel else t[_PW, i]
-                    t[_PH, i] = ehb[i] if sel else t[_PH, i]
-                    t[_U0, i] = ua[i] if sel else t[_U0, i]
-                    t[_U1, i] = ub[i] if sel else t[_U1, i]
+            # (gathered: cheaper than selects over all bins and transposing all parameters)
+            for i in range(n):
+                ib = np.int64(t[_IDX, i])
+                t[_PW, i] = el[ib, i]
+                t[_PH, i] = el[nb + ib, i]
+                t[_U0, i] = params[i0 + i, j, 2 * nb + ib]
+                t[_U1, i] = params[i0 + i, j, 2 * nb + ib + 1]
             for i in range(n):
                 d0, g0 = deriv_sig(t[_U0, i], min_d, cd)
                 d1, g1 = deriv_sig(t[_U1, i], min_d, cd)
@@ -282,7 +277,7 @@ def backward(sv, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover 
     p = gp.shape[2]
     nb = (p - 1) // 3
     t = np.empty((_NBWD, _C))
-    gt = np.empty((p, _C), dtype=_F)
+    gt = np.empty((2 * nb, _C), dtype=_F)
     aw = 1.0 - nb * min_w
     ah = 1.0 - nb * min_h
     cd = 1.0 / (min_d + _LOG2)
@@ -383,14 +378,15 @@ def backward(sv, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover 
                     th = t[_BHS, i] + (t[_G01H, i] if lo else (t[_G1H, i] if at else 0.0))
                     gw[i] = _F(t[_AWS, i] * ewb[i] * tw)
                     gh[i] = _F(t[_AHS, i] * ehb[i] * th)
-            for b in range(nb + 1):
-                fb = np.float64(b)
-                gdb = gt[2 * nb + b]
-                for i in range(n):
-                    ix = t[_IDX, i]
-                    gd = t[_GD0, i] * t[_SG0, i] if fb == ix else (
-                        t[_GD1, i] * t[_SG1, i] if fb == ix + 1.0 else 0.0)
-                    gdb[i] = _F(gd * cd)
+            for i in range(n):
+                t[_GD0, i] *= t[_SG0, i] * cd
+                t[_GD1, i] *= t[_SG1, i] * cd
             for i in range(n):  # the transpose back: (params, rows) -> (rows, params)
-                for b in range(p):
+                for b in range(2 * nb):
                     gp[i0 + i, j, b] = gt[b, i]
+                # the knot-derivative parameters: two used, zero gradient for the others
+                for b in range(2 * nb, p):
+                    gp[i0 + i, j, b] = 0.0
+                ib = np.int64(t[_IDX, i])
+                gp[i0 + i, j, 2 * nb + ib] = t[_GD0, i]
+                gp[i0 + i, j, 2 * nb + ib + 1] = t[_GD1, i]
