@@ -7,9 +7,11 @@ and to the *raw* parameters ``(widths | heights | derivatives)`` in closed form.
 recomputes the few per-value quantities instead of storing them (``O(bins)`` work per value).
 
 Used by the torch plugin (``mcint_torch.fused``) inside a ``torch.autograd.Function`` on CPU
-tensors (zero-copy through ``.numpy()``); nothing here imports torch. Scratch is float64 for
-both input dtypes. The ``2 * bins`` exponentials per value are computed once, vectorised by
-numpy, between :func:`shift` and the forward kernel, and kept for the backward.
+tensors (zero-copy through ``.numpy()``) through :func:`forward` / :func:`backward`; nothing
+here imports torch. float32 goes to the row-vectorised kernels of :mod:`.spline_grad32` (about
+twice as fast, same results to float32 rounding); float64 runs the per-value kernels here, with
+float64 scratch and libm accuracy: the ``2 * bins`` exponentials per value are computed once,
+vectorised by numpy, between :func:`shift` and the forward kernel, and kept for the backward.
 
 Gradient conventions match autograd through the reference: the input clip to [0, 1] passes the
 gradient where ``0 <= x <= 1``; the end knots are constants; the softmax shift carries none.
