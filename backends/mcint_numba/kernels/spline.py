@@ -68,6 +68,40 @@ def bin_position(v, x0, y0, w, h, d0, s, dsum, inverse):  # pragma: no cover - c
     return (v - x0) / w
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def bin_grads(th, w, h, d0, d1, g, gl):  # pragma: no cover - compiled
+    """Gradients of ``g * y + gl * log|dy/dx|`` in one bin (density direction; ``th`` the
+    position in the bin, ``w``/``h`` its width/height, ``d0``/``d1`` the knot derivatives)
+    w.r.t. ``th, h, w, d0, d1``, as ``(Gth, Gh, Gw, Gd0, Gd1)``: the per-value part of the
+    training kernels' backward."""
+    iw = 1.0 / w
+    s = h * iw
+    dsum = d0 + d1 - 2.0 * s
+    t1 = 1.0 - th
+    tt = th * t1
+    den = s + dsum * tt
+    A = s * th * th + d0 * tt
+    dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
+    q = 1.0 - 2.0 * th
+    r = 1.0 - 2.0 * tt
+    iden = 1.0 / den
+    idn = 1.0 / dnum
+    id2 = iden * iden
+    # partial derivatives of y and ld w.r.t. theta, s, d0, d1 (the others fixed)
+    y_th = h * ((2.0 * s * th + d0 * q) * den - A * dsum * q) * id2
+    y_s = h * (th * th * den - A * r) * id2
+    y_d0 = h * tt * (den - A) * id2
+    y_d1 = -h * A * tt * id2
+    l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) * idn - 2.0 * dsum * q * iden
+    l_s = 2.0 * w / h + 2.0 * tt * idn - 2.0 * r * iden
+    l_d0 = t1 * t1 * idn - 2.0 * tt * iden
+    l_d1 = th * th * idn - 2.0 * tt * iden
+    Gth = g * y_th + gl * l_th
+    Gs = g * y_s + gl * l_s
+    return (Gth, g * A * iden + Gs * iw, -(Gth * th + Gs * s) * iw,
+            g * y_d0 + gl * l_d0, g * y_d1 + gl * l_d1)
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rqs(x, tidx, ex, params, inverse, min_w, min_h, min_d, out, ld):  # pragma: no cover
     # splines on the columns tidx of x (m, d), written to the same columns of out; ex holds

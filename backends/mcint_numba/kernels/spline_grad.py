@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from . import spline_grad32
-from .spline import bin_position
+from .spline import bin_grads, bin_position
 
 _LOG2 = math.log(2.0)
 
@@ -156,41 +156,16 @@ def rqs_backward(x, params, ex, aux, gy, gld, min_w, min_h, min_d, gx, gp):  # p
             d0 = aux[i, j, 0]
             d1 = aux[i, j, 1]
             iw = 1.0 / w
-            s = h * iw
-            dsum = d0 + d1 - 2.0 * s
             th = (v - x0) * iw
-            t1 = 1.0 - th
-            tt = th * t1
-            den = s + dsum * tt
-            A = s * th * th + d0 * tt
-            dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
-            g = np.float64(gy[i, j])
-            q = 1.0 - 2.0 * th
-            r = 1.0 - 2.0 * tt
-            iden = 1.0 / den
-            idn = 1.0 / dnum
-            id2 = iden * iden
-            # partial derivatives of y and ld w.r.t. theta, s, h, d0, d1 (the others fixed)
-            y_th = h * ((2.0 * s * th + d0 * q) * den - A * dsum * q) * id2
-            y_s = h * (th * th * den - A * r) * id2
-            y_d0 = h * tt * (den - A) * id2
-            y_d1 = -h * A * tt * id2
-            l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) * idn - 2.0 * dsum * q * iden
-            l_s = 2.0 * w / h + 2.0 * tt * idn - 2.0 * r * iden
-            l_d0 = t1 * t1 * idn - 2.0 * tt * iden
-            l_d1 = th * th * idn - 2.0 * tt * iden
-            Gth = g * y_th + gl * l_th
-            Gs = g * y_s + gl * l_s
-            Gh = g * A * iden + Gs * iw
-            Gw = -(Gth * th + Gs * s) * iw
+            Gth, Gh, Gw, Gd0, Gd1 = bin_grads(th, w, h, d0, d1, np.float64(gy[i, j]), gl)
             gx[i, j] = Gth * iw if (xv >= 0.0 and xv <= 1.0) else 0.0
             # knots: x_idx, x_idx+1, y_idx, y_idx+1 (the end knots 0 and 1 are constants)
             _knot_grad(gp, i, j, 0, nb, aw, ex, 0, Sw, idx, -Gth * iw - Gw, Gw)
-            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, g - Gh, Gh)
+            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, np.float64(gy[i, j]) - Gh, Gh)
             for b in range(2 * nb, 3 * nb + 1):
                 gp[i, j, b] = 0.0
-            gp[i, j, 2 * nb + idx] = (g * y_d0 + gl * l_d0) * aux[i, j, 2] * cd
-            gp[i, j, 2 * nb + idx + 1] = (g * y_d1 + gl * l_d1) * aux[i, j, 3] * cd
+            gp[i, j, 2 * nb + idx] = Gd0 * aux[i, j, 2] * cd
+            gp[i, j, 2 * nb + idx + 1] = Gd1 * aux[i, j, 3] * cd
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from .coupling_rqs32 import _FM, _JIT, _f2i, _i2f
+from .spline import bin_grads
 
 _F = np.float32
 _LOG2 = math.log(2.0)
@@ -303,39 +304,13 @@ def backward(sv, ex, gy, gld, min_w, min_h, min_d, gx, gp):  # pragma: no cover 
                 h = t[_H, i]
                 d0 = t[_D0, i]
                 d1 = t[_D1, i]
-                iw = 1.0 / w
-                s = h * iw
-                dsum = d0 + d1 - 2.0 * s
-                t1 = 1.0 - th
-                tt = th * t1
-                den = s + dsum * tt
-                A = s * th * th + d0 * tt
-                dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
-                g = t[_GY, i]
-                gl = t[_GL, i]
-                q = 1.0 - 2.0 * th
-                r = 1.0 - 2.0 * tt
-                iden = 1.0 / den
-                idn = 1.0 / dnum
-                id2 = iden * iden
-                # partial derivatives of y and ld w.r.t. theta, s, d0, d1 (the others fixed)
-                y_th = h * ((2.0 * s * th + d0 * q) * den - A * dsum * q) * id2
-                y_s = h * (th * th * den - A * r) * id2
-                y_d0 = h * tt * (den - A) * id2
-                y_d1 = -h * A * tt * id2
-                l_th = (2.0 * d1 * th - 2.0 * d0 * t1 + 2.0 * s * q) * idn \
-                    - 2.0 * dsum * q * iden
-                l_s = 2.0 * w / h + 2.0 * tt * idn - 2.0 * r * iden
-                l_d0 = t1 * t1 * idn - 2.0 * tt * iden
-                l_d1 = th * th * idn - 2.0 * tt * iden
-                Gth = g * y_th + gl * l_th
-                Gs = g * y_s + gl * l_s
-                t[_GX, i] = Gth * iw * t[_IN, i]
+                Gth, Gh, Gw, Gd0, Gd1 = bin_grads(th, w, h, d0, d1, t[_GY, i], t[_GL, i])
+                t[_GX, i] = Gth / w * t[_IN, i]
                 t[_GTH, i] = Gth
-                t[_GH, i] = g * A * iden + Gs * iw
-                t[_GW, i] = -(Gth * th + Gs * s) * iw
-                t[_GD0, i] = g * y_d0 + gl * l_d0
-                t[_GD1, i] = g * y_d1 + gl * l_d1
+                t[_GH, i] = Gh
+                t[_GW, i] = Gw
+                t[_GD0, i] = Gd0
+                t[_GD1, i] = Gd1
             for i in range(n):
                 gx[i0 + i, j] = t[_GX, i]
             # knots x_idx, x_idx+1 (widths) and y_idx, y_idx+1 (heights); the end knots
