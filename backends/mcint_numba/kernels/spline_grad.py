@@ -157,11 +157,12 @@ def rqs_backward(x, params, ex, aux, gy, gld, min_w, min_h, min_d, gx, gp):  # p
             d1 = aux[i, j, 1]
             iw = 1.0 / w
             th = (v - x0) * iw
-            Gth, Gh, Gw, Gd0, Gd1 = bin_grads(th, w, h, d0, d1, np.float64(gy[i, j]), gl)
+            g = np.float64(gy[i, j])
+            Gth, Gh, Gw, Gd0, Gd1 = bin_grads(th, w, h, d0, d1, g, gl)
             gx[i, j] = Gth * iw if (xv >= 0.0 and xv <= 1.0) else 0.0
             # knots: x_idx, x_idx+1, y_idx, y_idx+1 (the end knots 0 and 1 are constants)
             _knot_grad(gp, i, j, 0, nb, aw, ex, 0, Sw, idx, -Gth * iw - Gw, Gw)
-            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, np.float64(gy[i, j]) - Gh, Gh)
+            _knot_grad(gp, i, j, nb, nb, ah, ex, 1, Sh, idx, g - Gh, Gh)
             for b in range(2 * nb, 3 * nb + 1):
                 gp[i, j, b] = 0.0
             gp[i, j, 2 * nb + idx] = Gd0 * aux[i, j, 2] * cd
