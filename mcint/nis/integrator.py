@@ -92,9 +92,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         A :meth:`train` budget of at least 4e5 fresh calls (5e5 with the default
         ``vegas_fraction``) has thousands of steps, so the fit no longer lacks them and bigger
         batches buy time (measured at 1e6 calls, seed 1, rel. std / training time):
-        1024 in 2 dims (camel2 0.057 / 9.0 s -> 0.058 / 4.9 s, ring 0.095 / 7.8 s -> 0.108 /
-        3.7 s; 2048 lost 35-75% rel. std), 256 -> 512 in 3-4 dims (camel4 at 2 seeds 0.075 /
-        0.127 -> 0.083 / 0.088, time 0.49x -> 0.37x madnis), 512 in 5-8 dims (camel8 0.172 /
+        1024 up to 4 dims (camel2 0.057 / 9.0 s -> 0.058 / 4.9 s, ring 0.095 / 7.8 s -> 0.108
+        / 3.7 s, 2048 lost 35-75% rel. std; camel4 at seeds 1 / 2 with 256 -> 512 growing
+        0.080 / 0.092, 512 0.073 / 0.069 in 11 s, 1024 0.085 / 0.076 in 6.3-7.0 s, madnis
+        0.447 in 25-33 s), 512 in 5-8 dims (camel8 0.172 /
         48.8 s -> 0.147 / 42.6 s), 256 above (camel16: 512 was 0.092 -> 0.153 at the same time,
         a step there costs per point), 1024 -> 4096 for several channels (about the steps of
         a constant 2048, whose noisier late steps cost the drellyan3 toy 2-10x at 3 seeds:
@@ -461,10 +462,8 @@ def _large_budget_batch(multichannel: bool, dims: int) -> tuple[int, int] | None
     """Default ``(start, end)`` batches for large train() budgets (see ``batch_size``)."""
     if multichannel:
         return (1024, 4096)
-    if dims <= 2:
-        return (1024, 1024)
     if dims <= 4:
-        return (256, 512)
+        return (1024, 1024)
     if dims <= 8:
         return (512, 512)
     return None
