@@ -91,3 +91,5 @@ def test_layout_and_refusals():
         grouped_log_prob([a, b], np.full((2, 3), 0.5), np.array([0, 1]))
     with pytest.raises(ValueError, match="must have shape"):
         grouped_log_prob([a, a], np.full((2, 4), 0.5), np.array([0, 1]))
+    with pytest.raises(ValueError, match="one flow index per row"):
+        grouped_log_prob([a, a], np.full((3, 3), 0.5), np.array([0, 1]))

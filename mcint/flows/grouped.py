@@ -116,6 +116,9 @@ def grouped_log_prob(flows: Sequence[Any], x: Any, group: np.ndarray,
         raise ValueError("grouped_log_prob needs flows of one architecture without condition")
     f0 = flows[0]
     xp = f0._check(x, None, "x", unit=False)
+    if np.shape(group) != (x.shape[0],):
+        raise ValueError(f"group must have shape ({x.shape[0]},) (one flow index per row of x), "
+                         f"got {np.shape(group)}")
     layout = group_layout(group, len(flows), xp, device(x))
     if stacked is None:
         stacked = stack_parameters(flows)
