@@ -194,14 +194,3 @@ def test_buffered_steps_by_default_from_8_dims_or_several_channels():
                     batch_size=64)
     it.train(640)
     assert [e["buffered"] for e in it.log] == [False, True] * 10
-    # large budgets in 2 dims drop them (unless asked for); 3 dims and more keep them
-    from mcint.nis.train_loop import LARGE_BUDGET
-
-    ch3 = [Affine(np.zeros(3), np.ones(3))] * 2
-    asked = Integrator(f, 2, channels=[Affine(np.zeros(2), np.ones(2))] * 2, flow=FLOW,
-                       buffered_steps=1)
-    for itg, small, large in ((multi, 1, 0), (asked, 1, 1),
-                              (Integrator(lambda x: f(x[:, :2]), 3, channels=ch3, flow=FLOW), 1, 1),
-                              (deep, 1, 1)):
-        assert (itg._buffered_plan(LARGE_BUDGET - 1), itg._buffered_plan(LARGE_BUDGET)) \
-            == (small, large)

@@ -182,12 +182,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         peak. The price at 8 dims is about twice the training time (~0.5x -> 0.99x madnis, side by side):
         we take robustness over the time goal there. Batches of 128 (the same steps from fresh
         points) were seed noise (0.098 / 0.178 vs 0.190 / 0.110). Below 8 dims the fits did not
-        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls). In 2 dims a default run
-        with a large :meth:`train` budget (see ``batch_size``) makes none: with its growing
-        batches the fit lacks no steps, and they cost the time goal (1e6 calls, with -> without:
-        drellyan3 seeds 1 / 3 rel. std 0.0023 / 0.0024 -> 0.0020 / 0.0013, 10.6 -> 6.6 s; the
-        signed toy 0.098 -> 0.105, 6.2 -> 4.7 s). DrellYan in 4 dims needs them (0.021 ->
-        0.035 without), and so does camel8 (seeds 1 / 2: 0.074 / 0.086 -> 0.242 / 0.138).
+        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls).
     uniform_ratio:
         Share of each training batch spread equally over active channels; the rest goes by
         each channel's standard deviation (stratified training).
@@ -358,10 +353,6 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         self.buffer = Buffer(int(buffer_capacity))
         _check_int(buffered_steps, "buffered_steps", 0)
         self.buffered_steps = int(buffered_steps)
-        #: buffered steps of a default run for train() budgets of at least LARGE_BUDGET fresh
-        #: calls, or None (the same as for small budgets; see buffer_capacity)
-        self._large_budget_buffered = 0 if (
-            self.options["buffered_steps"] is None and self.dims <= 2) else None
         self.uniform_ratio = _check_frac(uniform_ratio, "uniform_ratio", 0.0, 1.0)
         self.history = _History(int(history_length))
         self.drop_threshold = _check_frac(drop_threshold, "drop_threshold", 0.0, 1.0,

@@ -134,8 +134,7 @@ class TrainingMixin:
             # the LR schedule runs over the run's share of fresh calls (= the step share for
             # constant batches), buffered steps spread evenly between fresh ones
             edges = np.concatenate([[0], np.cumsum(plan)]) / max(sum(plan), 1)
-            n_buf = self._buffered_plan(int(pending.get("budget", 0)))
-            nb = 1 + n_buf
+            nb = 1 + self.buffered_steps
             for k in range(int(pending["done"]), n_fresh):
                 if guard is not None and guard.caught:
                     break
@@ -144,7 +143,7 @@ class TrainingMixin:
                 status = self._fresh_step()
                 if callback is not None:
                     callback(status)
-                for j in range(n_buf):
+                for j in range(self.buffered_steps):
                     if len(self.buffer) < self._step_batch:
                         break
                     self._set_lr(edges[k] + (edges[k + 1] - edges[k]) * (j + 1) / nb)
@@ -188,12 +187,6 @@ class TrainingMixin:
                 return sizes
             sizes.append(b)
             done += b
-
-    def _buffered_plan(self, budget: int) -> int:
-        """Buffered steps after each fresh step of a train() call with ``budget`` fresh calls:
-        ``buffered_steps``, or the default's ``_large_budget_buffered`` for large budgets."""
-        large = getattr(self, "_large_budget_buffered", None)
-        return large if (large is not None and budget >= LARGE_BUDGET) else self.buffered_steps
 
     def _set_lr(self, t: float) -> None:
         from .optim import schedule_factor
