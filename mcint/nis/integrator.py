@@ -182,7 +182,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         peak. The price at 8 dims is about twice the training time (~0.5x -> 0.99x madnis, side by side):
         we take robustness over the time goal there. Batches of 128 (the same steps from fresh
         points) were seed noise (0.098 / 0.178 vs 0.190 / 0.110). Below 8 dims the fits did not
-        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls).
+        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls). Kept for large budgets in
+        2 dims too: without them the drellyan3 toy at 1e6 calls took 0.7x the time but its
+        rarely drawn Z' channel learnt less on one seed (seeds 1-3: 0.0023 / 0.0013 / 0.0024
+        -> 0.0020 / 0.0081 / 0.0013 rel. std; madnis 0.0032).
     uniform_ratio:
         Share of each training batch spread equally over active channels; the rest goes by
         each channel's standard deviation (stratified training).
