@@ -78,20 +78,16 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-
         return NotImplemented  # the reference raises the error
     grad = torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
     mins = (float(min_width), float(min_height), float(min_derivative))
-    if not grad and not inverse:
-        xn = x.detach().contiguous()
-        y = torch.empty_like(xn)
-        ld = torch.empty(x.shape[0], dtype=x.dtype)
-        _kernels.forward(xn.numpy(), params.detach().contiguous().numpy(), mins, y.numpy(),
-                         ld.numpy())
-        return y, ld
     if not grad:
         xn = x.detach().contiguous()
         y = torch.empty_like(xn)
         ld = torch.empty(x.shape[0], dtype=x.dtype)
         pn = params.detach().contiguous().numpy()
-        _kernels.rqs_forward(xn.numpy(), pn, _kernels.exps(pn), bool(inverse), *mins, y.numpy(),
-                             ld.numpy(), _kernels.aux_like(xn))
+        if inverse:
+            _kernels.rqs_forward(xn.numpy(), pn, _kernels.exps(pn), True, *mins, y.numpy(),
+                                 ld.numpy(), _kernels.aux_like(xn))
+        else:
+            _kernels.forward(xn.numpy(), pn, mins, y.numpy(), ld.numpy())
         return y, ld
     if inverse:
         return NotImplemented
