@@ -170,15 +170,12 @@ class TrainingMixin:
         geometrically from ``batch_growth[0]`` to ``batch_growth[1]`` with the share of the
         budget used (rounded to multiples of 8); the remainder below one batch is not spent.
         Large budgets take the default's ``_large_budget_batch`` plan."""
-        growth = self.batch_growth
+        b0, b1 = self.batch_growth or (self.batch_size, self.batch_size)
         large = getattr(self, "_large_budget_batch", None)
         if large is not None and budget >= LARGE_BUDGET:
-            growth = large if large[0] != large[1] else None
-            if growth is None:
-                return [large[0]] * (budget // large[0])
-        if growth is None:
-            return [self.batch_size] * (budget // self.batch_size)
-        b0, b1 = growth
+            b0, b1 = large
+        if b0 == b1:
+            return [b0] * (budget // b0)
         sizes: list[int] = []
         done = 0
         while True:
