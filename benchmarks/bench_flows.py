@@ -24,6 +24,7 @@ for _k, _v in {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_TH
     os.environ[_k] = _v
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -79,7 +80,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None, help="points per sample (default 1e6)")
     ap.add_argument("--dims", default=None, help="comma-separated dims (default 4,8,16)")
     ap.add_argument("--dtypes", default=None, help="float32,float64 (default both)")
-    ap.add_argument("--backends", default="numpy,numba,torch")
+    ap.add_argument("--backends", default="numpy,numba,torch",
+                    help="mcint backends; GPU ones (torch-cuda, cupy) are timed to completion")
+    ap.add_argument("--madnis-device", default="cpu", choices=["cpu", "cuda"],
+                    help="where madnis samples (cuda: compare with mcint's GPU backends)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-affine", action="store_true",
                     help="skip the affine-coupling table (fused numba vs array-API, float32)")
@@ -101,6 +105,8 @@ def main() -> None:
         for dtype in dtypes:
             tdt = getattr(torch, dtype)
             mfd = mf.to(tdt)
+            dev = torch.device(args.madnis_device)
+            sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
             ref = mcint_from_madnis(mf, dims, dtype)
             # same latent points -> same data points (madnis' sampling direction)
             z = np.random.default_rng(0).random((2000, dims)).astype(dtype)
@@ -109,11 +115,14 @@ def main() -> None:
             x0, ld0 = ref.forward(z)
             dx = float(np.max(np.abs(x0 - xm.numpy())))
             dld = float(np.max(np.abs(ld0 - ldm.numpy())))
+            mfs = copy.deepcopy(mfd).to(dev)  # Module.to moves in place: keep mf on the host
             with torch.no_grad():
-                mfd.sample(1000, return_log_prob=True, dtype=tdt)
-                tm, cm = timed(lambda mfd=mfd, tdt=tdt: mfd.sample(n, return_log_prob=True,
-                                                                   dtype=tdt), args.repeat)
-            print(f"{dims:>4} {dtype:>8} {'madnis':>14} {tm:>8.2f} {cm:>8.2f} {n / tm / 1e6:>7.3f} "
+                mfs.sample(1000, return_log_prob=True, dtype=tdt, device=dev)
+                sync()
+                tm, cm = timed(lambda mfs=mfs, tdt=tdt, dev=dev, sync=sync: (
+                    mfs.sample(n, return_log_prob=True, dtype=tdt, device=dev), sync()),
+                    args.repeat)
+            print(f"{dims:>4} {dtype:>8} {'madnis-' + dev.type:>14} {tm:>8.2f} {cm:>8.2f} {n / tm / 1e6:>7.3f} "
                   f"{1.0:>11.2f} {1.0:>6.2f}  max|dx| {dx:.1e}, max|dlogdet| {dld:.1e} vs mcint")
             for be in backends:
                 try:
@@ -124,12 +133,15 @@ def main() -> None:
                 flow = ref.to(backend)
                 with B.use(backend):
                     flow.sample(1000, rng=0)  # compile / warm up
-                    t, c = timed(lambda flow=flow: flow.sample(n, rng=1), args.repeat)
+                    backend.synchronize()
+                    t, c = timed(lambda flow=flow, backend=backend: (
+                        flow.sample(n, rng=1), backend.synchronize()), args.repeat)
                     xs, lps = flow.sample(2000, rng=2)
-                xr, lpr = ref.sample(2000, rng=2)
+                # GPU streams draw other points: check the density at the backend's own points
+                lpr = ref.log_prob(backend.to_numpy(xs))
                 agree = float(np.max(np.abs(backend.to_numpy(lps) - lpr)))
                 print(f"{dims:>4} {dtype:>8} {'mcint-' + be:>14} {t:>8.2f} {c:>8.2f} "
-                      f"{n / t / 1e6:>7.3f} {tm / t:>11.2f} {cm / c:>6.2f}  max|dlogp| vs numpy "
+                      f"{n / t / 1e6:>7.3f} {tm / t:>11.2f} {cm / c:>6.2f}  max|dlogp| vs numpy log_prob "
                       f"{agree:.1e}")
                 summary.append((dims, dtype, be, tm, t, cm, c))
     print(f"\nsummary, {n:.0e} points (ratio = madnis time / mcint time, > 1: mcint faster)")

@@ -190,7 +190,7 @@ def run_mcint(f, d, calls, n_eval, seed, channels=None, **opts):
                 weights=np.asarray(b.to_numpy().weights), train=t_train)
 
 
-def run_madnis(f, d, calls, n_eval, seed, channels=None, **_opts):
+def run_madnis(f, d, calls, n_eval, seed, channels=None, device="cpu", **_opts):
     import torch
     from madnis.integrator import Integrand, Integrator
 
@@ -200,8 +200,8 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, **_opts):
 
         def fn(r, c):
             # the same per-channel evaluation mcint gets: value, features, prior weights
-            rn = r.double().numpy()
-            cn = c.numpy()
+            rn = r.double().cpu().numpy()
+            cn = c.cpu().numpy()
             out = np.zeros(len(rn))
             feats = np.zeros((len(rn), FEATURES[type(proc).__name__]))
             alpha = np.zeros((len(rn), proc.n_channels))
@@ -211,23 +211,23 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, **_opts):
                     continue
                 ev = proc.evaluate(rn[m], k)
                 out[m], feats[m], alpha[m] = ev.value, ev.features, ev.alpha_prior
-            T = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(r.dtype)  # noqa: E731
+            T = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(r.device, r.dtype)  # noqa: E731
             return T(out), T(feats), T(alpha)
 
         it = Integrator(Integrand(fn, input_dim=d, channel_count=proc.n_channels,
                                   remapped_dim=FEATURES[type(proc).__name__],
-                                  has_channel_weight_prior=True), dims=d)
+                                  has_channel_weight_prior=True), dims=d, device=device)
     elif channels is None:
         def fn(x):
-            return torch.from_numpy(f(x.double().numpy())).to(x.dtype)
+            return torch.from_numpy(f(x.double().cpu().numpy())).to(x.device, x.dtype)
 
-        it = Integrator(fn, dims=d)
+        it = Integrator(fn, dims=d, device=device)
     else:
         maps = channels
 
         def fn(r, c):
-            rn = r.double().numpy()
-            cn = c.numpy()
+            rn = r.double().cpu().numpy()
+            cn = c.cpu().numpy()
             out = np.zeros(len(rn))
             alpha = np.zeros((len(rn), len(maps)))
             xs = np.zeros_like(rn)
@@ -241,11 +241,11 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, **_opts):
                 p = np.exp(lg - lg.max(axis=1, keepdims=True))
                 alpha[m] = p / p.sum(axis=1, keepdims=True)
                 xs[m] = x
-            T = lambda a: torch.from_numpy(a).to(r.dtype)
+            T = lambda a: torch.from_numpy(a).to(r.device, r.dtype)
             return T(out), T(xs), T(alpha)
 
         it = Integrator(Integrand(fn, input_dim=d, channel_count=len(maps), remapped_dim=d,
-                                  has_channel_weight_prior=True), dims=d)
+                                  has_channel_weight_prior=True), dims=d, device=device)
     steps = calls // it.batch_size
     t0 = time.perf_counter()
     it.train(steps)
@@ -253,7 +253,7 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, **_opts):
     m = it.integration_metrics(n_eval)
     b = it.sample(min(n_eval, 200_000))
     return dict(value=m.integral, error=m.error, rel_std=m.rel_stddev,
-                weights=b.weights.double().numpy(), train=t_train)
+                weights=b.weights.double().cpu().numpy(), train=t_train)
 
 
 def main(argv=None) -> int:
@@ -263,6 +263,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval", type=int, default=None, help="integration calls (default calls/5)")
     p.add_argument("--only", default="", help="comma-separated subset of the integrand names")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="train both on the CPU (default) or on the GPU (mcint: backend "
+                        "torch-cuda; madnis: device cuda)")
     p.add_argument("--no-madnis", action="store_true")
     p.add_argument("--no-warmup", action="store_true",
                    help="do not pay one-off costs (imports, kernel loading) before timing")
@@ -299,7 +302,11 @@ def main(argv=None) -> int:
             if who == "madnis" and a.no_madnis:
                 continue
             try:
-                r = fn(f, d, calls, n_eval, a.seed, ch, **MCINT_OPTIONS.get(name, {}))
+                opts = dict(MCINT_OPTIONS.get(name, {}))
+                if a.device == "cuda":
+                    opts.update(backend="torch-cuda") if who == "mcint" else opts.update(
+                        device="cuda")
+                r = fn(f, d, calls, n_eval, a.seed, ch, **opts)
             except Exception as exc:  # report, keep going
                 print(f"{name:10s} {who:6s} FAILED: {type(exc).__name__}: {exc}", flush=True)
                 continue
@@ -311,7 +318,7 @@ def main(argv=None) -> int:
                   f"train={r['train']:.1f}s", flush=True)
         rows.append((name, res))
     print()
-    print(f"calls={calls} eval={n_eval}  (CPU, 1 thread each; shared machine: ratios matter)")
+    print(f"calls={calls} eval={n_eval}  ({a.device}; 1 CPU thread each; shared machine: ratios matter)")
     hdr = (f"{'integrand':10s} | {'rel_std mcint':>13s} {'madnis':>8s} {'ratio':>6s} | "
            f"{'uw_eff mcint':>12s} {'madnis':>8s} | {'pull mcint':>10s} {'madnis':>7s} | "
            f"{'train mcint':>11s} {'madnis':>7s} {'ratio':>6s}")

@@ -365,6 +365,31 @@ def test_float64_and_integration_on_every_backend(backend):
         assert r.value == pytest.approx(ref.integrate(8_000).value, rel=1e-9)
 
 
+@pytest.mark.parametrize("multi", [False, True], ids=["one-channel", "two-channels"])
+def test_training_device_repeat_and_resume(backend, tmp_path, multi):
+    # GPU backends train on torch's CUDA device, the others on the CPU; on every one the same
+    # seed repeats the run and a checkpoint half way resumes to the uninterrupted numbers
+    target, exact = (TwoPeaks(), TwoPeaks().exact()) if multi else gauss(2)
+
+    def run(ck=None):
+        it = (Integrator(target, seed=4, backend=backend, **SMALL) if multi
+              else Integrator(target, 2, seed=4, backend=backend, **SMALL))
+        it.train(3_000)
+        if ck is not None:
+            it.save(ck)
+            it = Integrator.resume(ck, target, backend=backend)
+        it.train(3_000)
+        return it, it.integrate(6_000)
+
+    it, a = run()
+    _, b = run()
+    _, c = run(tmp_path / "ck.npz")
+    gpu = backend.name in ("torch-cuda", "cupy")
+    assert it._torch.device.type == ("cuda" if gpu else "cpu")
+    assert (a.value, a.error) == (b.value, b.error) == (c.value, c.error)
+    assert abs(pull(a, exact)) < 4
+
+
 def test_training_draws_on_numba_views_equal_torch_draws():
     # fresh training points are drawn through the numba kernels on views of the torch
     # parameters; the same run drawing on torch must see the same points and densities

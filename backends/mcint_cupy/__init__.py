@@ -40,34 +40,51 @@ class CupyBackend(Backend):
         return CupyStream(seed, self)
 
     def bincount(self, idx: Any, weights: Any = None, minlength: int = 0) -> Any:
-        return self.cupy.bincount(idx.astype(self.cupy.int64), weights=weights, minlength=minlength)
+        if weights is not None:  # cupy's weighted bincount adds with atomics: not repeatable
+            return self.sorted_bincount(idx, weights, minlength)
+        return self.cupy.bincount(idx.astype(self.cupy.int64), minlength=minlength)
 
     def synchronize(self) -> None:
         self.cupy.cuda.Device().synchronize()
 
 
 class CupyStream:
-    """cupy's device generator."""
+    """Counter-based stream on the device: each draw comes from cuRAND's Philox generator keyed
+    by ``(seed, draw number)``.
+
+    A cuRAND generator's state is hundreds of thousands of per-thread states in device memory,
+    too big to checkpoint; a fresh Philox generator per draw costs one light set-up kernel and
+    makes the whole stream state two integers, so checkpoints resume on the GPU bit-exactly.
+    """
 
     def __init__(self, seed: int | None, backend: CupyBackend) -> None:
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.backend = backend
         self.seed = seed
-        self._gen = backend.cupy.random.default_rng(seed)
+        self._entropy = int(seed) if seed is not None else int(np.random.SeedSequence().entropy)
+        self._draws = 0
+
+    def _gen(self):
+        cp = self.backend.cupy
+        bits = cp.random.Philox4x3210(np.random.SeedSequence([self._entropy, self._draws]))
+        self._draws += 1
+        return cp.random.Generator(bits)
 
     def uniform(self, shape, dtype: Any = "float64"):
-        return self._gen.random(shape, dtype=self.backend.dtype(dtype))
+        return self._gen().random(shape, dtype=self.backend.dtype(dtype))
 
     def normal(self, shape, dtype: Any = "float64"):
-        return self._gen.standard_normal(shape, dtype=self.backend.dtype(dtype))
+        return self._gen().standard_normal(shape, dtype=self.backend.dtype(dtype))
 
     def integers(self, low: int, high: int, shape):
-        return self._gen.integers(low, high, size=shape, dtype=self.backend.cupy.int64)
+        return self._gen().integers(low, high, size=shape, dtype=self.backend.cupy.int64)
 
     def categorical(self, probs: Any, n: int):
         cp = self.backend.cupy
         cdf = cp.cumsum(cp.asarray(probs, dtype=cp.float64))
         cdf /= cdf[-1]
-        idx = cp.searchsorted(cdf, self._gen.random(n), side="right")
+        idx = cp.searchsorted(cdf, self._gen().random(n), side="right")
         return cp.minimum(idx, cdf.size - 1).astype(cp.int64)
 
     def spawn(self) -> CupyStream:
@@ -75,7 +92,15 @@ class CupyStream:
 
     @property
     def state(self) -> dict:
-        raise NotImplementedError("cupy RNG state cannot be checkpointed; resume on a CPU backend")
+        """JSON-serialisable state (for checkpoints)."""
+        return {"kind": "cupy-philox", "entropy": self._entropy, "draws": self._draws}
+
+    @state.setter
+    def state(self, value: dict) -> None:
+        if value.get("kind") != "cupy-philox":
+            raise ValueError(f"cannot restore a {value.get('kind')!r} RNG state into a cupy stream")
+        self._entropy = int(value["entropy"])
+        self._draws = int(value["draws"])
 
 
 def plugin() -> Backend:

@@ -61,6 +61,8 @@ class TorchBackend(Backend):
         return NumpyStream(seed, self)
 
     def bincount(self, idx: Any, weights: Any = None, minlength: int = 0) -> Any:
+        if weights is not None and self.device.type == "cuda":
+            return self.sorted_bincount(idx, weights, minlength)  # CUDA's adds atomically
         return self.torch.bincount(idx.to(self.torch.int64), weights=weights, minlength=minlength)
 
     def logsumexp(self, a: Any, axis: int = -1) -> Any:

@@ -23,11 +23,11 @@ class DefensiveMixin:
         xp = tb.xp
         batch = {k: (xp.concat([r[k] for r in self._recent], axis=0)
                      if self._recent[0][k] is not None else None) for k in self._recent[0]}
-        groups = xp.asarray(self.groups, dtype=xp.int64)
+        groups = tb.asarray(np.asarray(self.groups), "int64")
         batch["group_of"] = xp.take(groups, batch["channels"], axis=0)
         with self._no_grad():
             f, lq1 = self._batch_terms(batch, batch["channels"], self.cw,
-                                       xp.asarray(self.active), self.samplers, 1.0 - 1e-300,
+                                       tb.asarray(self.active), self.samplers, 1.0 - 1e-300,
                                        False)
             lflow = self._log_q(batch["u"], batch["group_of"], self.samplers, 0.0)
         f = tb.to_numpy(f)

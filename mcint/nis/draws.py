@@ -55,7 +55,7 @@ class DrawMixin:
                 lq_d = s.flow.log_prob(u_d)
             else:
                 # a fresh training step gets every density from its own pass with gradients
-                lq_d = xp.zeros((n_def,), dtype=u_d.dtype)
+                lq_d = xp.zeros((n_def,), dtype=u_d.dtype, device=u_d.device)
             parts_u.append(u_d)
             parts_lq.append(lq_d)
         u = xp.concat(parts_u, axis=0) if len(parts_u) > 1 else parts_u[0]
@@ -64,7 +64,7 @@ class DrawMixin:
         if s.vmap is not None:
             r, log_jac = s.vmap.forward(u)
         else:
-            r, log_jac = u, xp.zeros((n,), dtype=u.dtype)
+            r, log_jac = u, xp.zeros((n,), dtype=u.dtype, device=u.device)
         ev = self.caller(r, channel, be)
         value = ev.value if ev.value.dtype == u.dtype else xp.astype(ev.value, u.dtype)
         target = value * xp.exp(log_jac)
@@ -118,7 +118,7 @@ class DrawMixin:
         if self.n_groups == 1:
             s = samplers[0]
             if s.flow is None:
-                return xp.zeros((u.shape[0],), dtype=u.dtype)
+                return xp.zeros((u.shape[0],), dtype=u.dtype, device=u.device)
             return _mix_log(xp, s.flow.log_prob(u), eps)
         flows = [smp.flow for smp in samplers]
         if can_group(flows):
@@ -132,7 +132,7 @@ class DrawMixin:
             if int(idx.shape[0]) == 0:
                 continue
             ug = xp.take(u, idx, axis=0)
-            lg = xp.zeros((ug.shape[0],), dtype=u.dtype) if smp.flow is None \
+            lg = xp.zeros((ug.shape[0],), dtype=u.dtype, device=u.device) if smp.flow is None \
                 else _mix_log(xp, smp.flow.log_prob(ug), eps)
             idx_parts.append(idx)
             val_parts.append(lg)

@@ -39,7 +39,7 @@ class EstimateMixin:
         xp = be.xp
         f = batch["target"]
         if self.multichannel and cw is not None:
-            la = cw.log_alpha(batch["features"], batch["alpha_prior"], xp.asarray(self.active))
+            la = cw.log_alpha(batch["features"], batch["alpha_prior"], be.asarray(self.active))
             ch = batch["channels"]
             a = xp.take_along_axis(la, ch[:, None], axis=1)[:, 0]
             f = f * xp.exp(a)
@@ -47,7 +47,7 @@ class EstimateMixin:
             # no network yet (never trained): prior weights only
             tmp = ChannelWeights(self.n_channels, None, prior=self._cw_options["prior"],
                                  dtype=self.dtype).to(be, self.dtype)
-            la = tmp.log_alpha(batch["features"], batch["alpha_prior"], xp.asarray(self.active))
+            la = tmp.log_alpha(batch["features"], batch["alpha_prior"], be.asarray(self.active))
             a = xp.take_along_axis(la, batch["channels"][:, None], axis=1)[:, 0]
             f = f * xp.exp(a)
         w = f * xp.exp(-batch["log_q_sample"])

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, BackendUnavailable, get_backend
 from ..channels import MultiChannelIntegrand
 from .buffer import Buffer
 from .channel_weights import ChannelWeights
@@ -62,7 +62,9 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         For a plain callable: a list of :class:`mcint.transforms.Transform` mappings of the unit
         cube, one per channel (prior channel weights = the mappings' densities).
     backend:
-        Where :meth:`integrate` and :meth:`sample` run (training always runs on torch).
+        Where :meth:`integrate` and :meth:`sample` run. Training runs on torch: on the GPU
+        when ``backend`` is a GPU one (``"torch-cuda"`` or ``"cupy"``, torch's CUDA device
+        then), else on the CPU.
     seed:
         Makes a run repeat exactly on a backend.
     loss:
@@ -388,7 +390,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         seeds = _seed_ints(seed, 8 + self.n_groups)
         self._seeds = seeds
         self._flow_opts = {} if flow in (None, True) else (None if flow is False else dict(flow))
-        self._torch = get_backend("torch") if _has_torch() else None
+        self._torch = _training_backend(self.backend)
         self.rng_train = self._train_backend().rng(seeds[0])
         self.rng_sample = self.backend.rng(seeds[1])
         self.samplers = [_Sampler(self._make_flow(k, seeds[8 + k]), None)
@@ -450,6 +452,18 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
 
         return load_checkpoint(cls, path, integrand, dims=dims, channels=channels,
                                backend=backend, overrides=overrides)
+
+
+def _training_backend(backend: Backend) -> Backend | None:
+    """torch on the device of ``backend`` (CUDA for the GPU backends), or None without torch."""
+    if not _has_torch():
+        return None
+    if backend.name in ("torch-cuda", "cupy"):
+        try:
+            return get_backend("torch-cuda")
+        except BackendUnavailable:  # cupy beside a CPU-only torch
+            pass
+    return get_backend("torch")
 
 
 def _large_budget_batch(multichannel: bool, dims: int) -> tuple[int, int] | None:

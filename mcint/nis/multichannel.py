@@ -119,7 +119,7 @@ class ChannelBookMixin:
     def _drop_channels(self, drop: Any) -> None:
         self.active[drop] = False
         if len(self.buffer):
-            keep = self._torch.xp.take(self._torch.xp.asarray(self.active),
+            keep = self._torch.xp.take(self._torch.asarray(self.active),
                                        self.buffer.data["channels"], axis=0)
             self.buffer.keep(keep)
         self._recent = []

@@ -142,10 +142,14 @@ class Optimizer:
             step = meta["steps"][i]
             if step is None:
                 continue
+            # fused Adam keeps its step counts on the parameters' device, the loop on the host
+            fused = bool(self.opt.defaults.get("fused"))
             self.opt.state[p] = {
-                "step": torch.tensor(float(step), dtype=torch.float32),
-                "exp_avg": torch.as_tensor(arrays[f"m{i}"], dtype=p.dtype).clone(),
-                "exp_avg_sq": torch.as_tensor(arrays[f"v{i}"], dtype=p.dtype).clone(),
+                "step": torch.tensor(float(step), dtype=torch.float32,
+                                     device=p.device if fused else "cpu"),
+                "exp_avg": torch.as_tensor(arrays[f"m{i}"], dtype=p.dtype, device=p.device).clone(),
+                "exp_avg_sq": torch.as_tensor(arrays[f"v{i}"], dtype=p.dtype,
+                                              device=p.device).clone(),
             }
         self.base_lr = float(meta["base_lr"])
         self.skipped = int(meta["skipped"])

@@ -97,7 +97,8 @@ class SignSplit(MultiChannelIntegrand):
         pos = xp.astype(value >= 0, value.dtype)
         neg = xp.astype(value < 0, value.dtype)
         if prior is None:
-            prior = xp.full((n, self.base_channels), 1.0 / self.base_channels, dtype=value.dtype)
+            prior = xp.full((n, self.base_channels), 1.0 / self.base_channels, dtype=value.dtype,
+                            device=value.device)
         prior = xp.astype(prior, value.dtype)
         # column 2 j + s: base weight alpha_j times the indicator of sign s
         split = xp.reshape(xp.stack([prior * pos[:, None], prior * neg[:, None]], axis=2),

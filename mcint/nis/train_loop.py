@@ -347,10 +347,10 @@ class TrainingMixin:
         tb = self._torch
         xp = tb.xp
         channels = batch["channels"]
-        groups = xp.asarray(self.groups, dtype=xp.int64)
+        groups = tb.asarray(np.asarray(self.groups), "int64")
         batch = dict(batch)
         batch["group_of"] = xp.take(groups, channels, axis=0)
-        active = xp.asarray(self.active)
+        active = tb.asarray(self.active)
         eps_fit = self.defensive if self.defensive_in_loss else 0.0
         f, log_q = self._batch_terms(batch, channels, self.cw, active, self.samplers,
                                      eps_fit, True)
