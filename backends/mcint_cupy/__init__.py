@@ -12,6 +12,7 @@ from mcint.backends import Backend, BackendUnavailable
 class CupyBackend(Backend):
     name = "cupy"
     numpy_native = False
+    gpu = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -27,6 +27,7 @@ class TorchBackend(Backend):
         self.device = torch.device(device)
         if self.device.type == "cuda":
             self.name = "torch-cuda"
+            self.gpu = True
         # training on CPU tensors: each spline call is one fused autograd node (numba forward
         # and backward), chosen by the tensor type whatever backend is current; the MLP layers
         # run as native addmm/activation ops (autograd differentiates them as usual).

@@ -31,6 +31,8 @@ class Backend:
     name: str = "numpy"
     #: whether arrays live in host memory as numpy arrays (numpy, numba)
     numpy_native: bool = True
+    #: whether arrays live on a GPU (cupy, torch-cuda): one pass per big batch, no chunks
+    gpu: bool = False
 
     def __init__(self) -> None:
         import array_api_compat.numpy as xp

@@ -36,6 +36,12 @@ FORMAT_KIND = "flow"
 COUPLINGS = ("rqs", "affine")
 
 
+def _default_chunk(backend: Any) -> int | None:
+    """Rows per pass: bounded on the CPU (temporaries stay in cache), one pass on a GPU (every
+    pass costs dozens of kernel launches; 32k-row chunks made cupy sampling 4x slower)."""
+    return None if backend.gpu else 1 << 15
+
+
 def one_hot(index: Any, num: int, dtype: Any = None) -> Any:
     """``(n, num)`` one-hot rows for integer ``index`` (n,): the condition of a multi-channel flow."""
     xp = array_namespace(index)
@@ -118,7 +124,7 @@ class Flow(Transform):
         self.meta: dict[str, Any] = {}
         self.backend = get_backend(backend)
         #: rows per pass when evaluating big batches (bounds temporaries; None = one pass)
-        self.chunk_size: int | None = None if "cuda" in self.backend.name else 1 << 15
+        self.chunk_size: int | None = _default_chunk(self.backend)
         if self.backend.name != "numpy" or dtype != "float64":
             self._set_arrays({k: self.backend.asarray(v, dtype=dtype)
                               for k, v in self.arrays().items()})
@@ -168,7 +174,8 @@ class Flow(Transform):
         if dtype is not None:
             new.dtype = dtype
             new.config = {**self.config, "dtype": dtype}
-        new.chunk_size = None if "cuda" in new.backend.name else self.chunk_size
+        if new.backend.gpu or self.backend.gpu:  # a CPU setting means nothing on a GPU
+            new.chunk_size = _default_chunk(new.backend)
         return new
 
     def torch_parameters(self) -> list[Any]:

@@ -458,7 +458,7 @@ def _training_backend(backend: Backend) -> Backend | None:
     """torch on the device of ``backend`` (CUDA for the GPU backends), or None without torch."""
     if not _has_torch():
         return None
-    if backend.name in ("torch-cuda", "cupy"):
+    if backend.gpu:
         try:
             return get_backend("torch-cuda")
         except BackendUnavailable:  # cupy beside a CPU-only torch
