@@ -94,6 +94,28 @@ def test_buffered_training_reuses_points():
     assert abs(pull(b.integrate(20_000), exact)) < 4
 
 
+@pytest.mark.parametrize("until", [0.0, 0.5, 1.0])
+def test_buffered_steps_stop_after_buffered_until(until):
+    # 20 fresh steps of 512 calls; buffered steps (one after each) only in the first share
+    f, _ = gauss(2)
+    it = Integrator(f, 2, seed=1, vegas_init=False, buffer_capacity=4096, buffered_steps=1,
+                    buffered_until=until, **SMALL)
+    it.train(20 * 512)
+    flags = [s["buffered"] for s in it.log]
+    fresh_before = [sum(not b for b in flags[:i]) for i in range(len(flags))]
+    assert sum(not b for b in flags) == 20
+    assert sum(flags) == int(math.ceil(until * 20))
+    # every buffered step follows a fresh step with index below until * 20
+    assert all(fresh_before[i] <= until * 20 for i, b in enumerate(flags) if b)
+
+
+def test_buffered_until_is_validated():
+    f, _ = gauss(2)
+    for bad in (-0.1, 1.5, "half"):
+        with pytest.raises(ValueError, match="buffered_until"):
+            Integrator(f, 2, buffered_until=bad)
+
+
 @pytest.mark.parametrize("loss", ["variance", "variance_softclip", "kl_softclip", "reverse_kl"])
 def test_every_loss_trains_unbiased(loss):
     f, exact = gauss(2)

@@ -143,7 +143,10 @@ class TrainingMixin:
                 status = self._fresh_step()
                 if callback is not None:
                     callback(status)
-                for j in range(self.buffered_steps):
+                # buffered steps only in the first share of the call: later the fit is limited
+                # by gradient noise, which re-used points do not lower (see buffered_until)
+                n_buf = self.buffered_steps if k < self.buffered_until * n_fresh else 0
+                for j in range(n_buf):
                     if len(self.buffer) < self._step_batch:
                         break
                     self._set_lr(edges[k] + (edges[k + 1] - edges[k]) * (j + 1) / nb)
