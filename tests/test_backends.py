@@ -76,7 +76,7 @@ def test_rng_same_seed_same_numbers(backend):
 
 
 def test_rng_cpu_backends_share_one_stream(backend):
-    if backend.name in ("cupy", "torch-cuda"):
+    if backend.gpu:
         pytest.skip("GPU streams are device-native")
     ref = np.random.Generator(np.random.PCG64(3)).random((10, 2))
     assert np.array_equal(backend.to_numpy(backend.rng(3).uniform((10, 2))), ref)
