@@ -189,9 +189,10 @@ def test_buffered_steps_by_default_from_8_dims_or_several_channels():
                Integrator(lambda x: f(x[:, :2]), 9, flow=FLOW, buffered_steps=0,
                           buffer_capacity=0)):
         assert (it.buffer.capacity, it.buffered_steps) == (0, 0)
-    # the default buffered step runs: two optimiser steps per fresh batch, for the first
-    # three quarters of the fresh batches (buffered_until)
+    # the default buffered step runs: two optimiser steps per fresh batch (one channel: all
+    # of them; several: the first three quarters, buffered_until)
     it = Integrator(lambda x: f(x[:, :2]), 9, seed=0, flow=FLOW, vegas_init=False,
                     batch_size=64)
     it.train(1280)
-    assert [e["buffered"] for e in it.log] == [False, True] * 15 + [False] * 5
+    assert [e["buffered"] for e in it.log] == [False, True] * 20
+    assert (it.buffered_until, multi.buffered_until) == (1.0, 0.75)
