@@ -95,9 +95,7 @@ class McintStep:
         t3 = time.perf_counter()
         o = self.opt
         if bool(torch.isfinite(loss)):
-            norm = torch.nn.utils.clip_grad_norm_(self.params, o.clip)
-            if bool(torch.isfinite(norm)):
-                o.opt.step()
+            o.apply_gradients()
         o.opt.zero_grad(set_to_none=True)
         t4 = time.perf_counter()
         t.update(draw=t1 - t0, fwd=t2 - t1, bwd=t3 - t2, opt=t4 - t3)

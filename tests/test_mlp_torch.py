@@ -84,3 +84,44 @@ def test_stacked_layers_equal_reference(act):
     assert float((out - ref).abs().max()) <= 1e-12 * float(ref.abs().max())
     for a, b in zip(gout, gref):
         assert float((a - b).abs().max()) <= 1e-11 * (1.0 + float(b.abs().max()))
+
+
+@pytest.mark.parametrize("with_prior,with_delta", [(True, True), (True, False), (False, True)])
+def test_channel_log_weights_equal_reference(with_prior, with_delta):
+    from mcint.nis.channel_weights import normalized_log_weights as nlw
+
+    rng = np.random.default_rng(5)
+    n, C = 60, 4
+    prior = rng.uniform(0.0, 1.0, (n, C))
+    prior[::7, 1] = 0.0          # channels a point cannot come from
+    prior[3, [0, 2]] = 0.0       # with channel 1 inactive, row 3 keeps only channel 3
+    prior[5, [0, 2, 3]] = 0.0    # ... and row 5 nothing active at all
+    active = torch.tensor([True, False, True, True])
+    log_beta = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64))
+    p = torch.tensor(prior) if with_prior else None
+    delta = torch.tensor(rng.normal(0.0, 2.0, (n, C)), requires_grad=True) if with_delta \
+        else None
+    g = torch.linspace(-1.0, 2.0, n * C, dtype=torch.float64).reshape(n, C)
+
+    def run(fn):
+        out = fn(log_beta, p, delta, active)
+        w = torch.exp(out)
+        grads = torch.autograd.grad((w * g).sum(), [delta]) if with_delta else ()
+        return out.detach(), w.detach(), grads
+
+    ref, wref, gref = run(nlw.reference)
+    out, w, gout = run(nlw)
+    assert torch.equal(torch.isfinite(out), torch.isfinite(ref))
+    fin = torch.isfinite(ref)
+    assert float((out[fin] - ref[fin]).abs().max()) <= 1e-12
+    assert not torch.isnan(out).any() and not torch.isnan(ref).any()
+    # normalised over the active channels; a row with no active support stays all zero
+    sums = w.sum(axis=1) if with_delta or with_prior else w.expand(n, C).sum(axis=1)
+    expect = torch.ones(n, dtype=torch.float64)
+    if with_prior:
+        expect[5] = 0.0
+    assert torch.allclose(sums, expect, atol=1e-14)
+    assert float(w[:, 1].abs().max()) == 0.0
+    for a, b in zip(gout, gref):
+        assert torch.isfinite(a).all() and torch.isfinite(b).all()
+        assert float((a - b).abs().max()) <= 1e-12 * (1.0 + float(b.abs().max()))

@@ -38,6 +38,7 @@ class TorchBackend(Backend):
         register_type_kernel("rq-spline", torch.Tensor, fused.rq_spline)
         register_type_kernel("mlp", torch.Tensor, mlp.mlp_layers)
         register_type_kernel("stacked-mlp", torch.Tensor, mlp.stacked_mlp_layers)
+        register_type_kernel("channel-log-weights", torch.Tensor, mlp.normalized_log_weights)
 
     def _is_native(self, a: Any) -> bool:
         return isinstance(a, self.torch.Tensor)

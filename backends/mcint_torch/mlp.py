@@ -54,3 +54,24 @@ def stacked_mlp_layers(h: Any, params: Sequence[tuple[Any, Any]], activation: st
     """:func:`mcint.flows.grouped.stacked_mlp_layers` with ``baddbmm`` layers, or
     ``NotImplemented``."""
     return _layers(h, params, activation, lambda h, w, b: torch.baddbmm(b[:, None, :], h, w))
+
+
+def normalized_log_weights(log_beta: Any, alpha_prior: Any, delta: Any, active: Any) -> Any:
+    """:func:`mcint.nis.channel_weights.normalized_log_weights` with half of the reference's
+    autograd nodes (it runs on every training step), or ``NotImplemented``."""
+    if os.environ.get(ENV_VAR, "1") == "0" or not all(
+            a is None or isinstance(a, torch.Tensor) for a in (log_beta, alpha_prior, delta,
+                                                                 active)):
+        return NotImplemented
+    logit = log_beta[None, :]
+    if alpha_prior is not None:
+        # the prior is data (no gradient): log 0 = -inf is what the reference's where gives
+        logit = logit + torch.log(alpha_prior)
+    if delta is not None:
+        logit = logit + delta
+    logit = logit.masked_fill(~active[None, :], -torch.inf)
+    # not torch.logsumexp: its backward is NaN on a row without any active support, which
+    # would make the optimiser skip the step; the shift m carries no gradient (it cancels)
+    m = torch.nan_to_num(logit.detach().amax(dim=1, keepdim=True), neginf=0.0)
+    s = torch.exp(logit - m).sum(dim=1, keepdim=True)
+    return logit - (torch.log(torch.where(s > 0, s, torch.ones_like(s))) + m)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, fusable, get_backend
 
 
 class ChannelWeights:
@@ -113,26 +113,38 @@ class ChannelWeights:
         ref = features if features is not None else alpha_prior
         beta = xp.asarray(beta, dtype=ref.dtype, device=ref.device) \
             if array_namespace(beta) is not xp else xp.astype(beta, ref.dtype)
-        logit = xp.log(beta)[None, :]
-        if self.prior_kind == "integrand" and alpha_prior is not None:
-            pos = alpha_prior > 0
-            tiny = xp.asarray(1e-300 if ref.dtype == xp.float64 else 1e-38, dtype=ref.dtype,
-                              device=ref.device)
-            lp = xp.log(xp.where(pos, alpha_prior, tiny))
-            logit = logit + xp.where(pos, lp, xp.asarray(-xp.inf, dtype=ref.dtype,
-                                                         device=ref.device))
-        if self.params:
-            logit = logit + apply_mlp(self.params, features, self.activation)
-        neg_inf = xp.asarray(-xp.inf, dtype=ref.dtype, device=ref.device)
-        logit = xp.where(active[None, :], logit, neg_inf)
-        # a row where every active prior vanishes keeps zeros instead of NaNs
-        m = xp.max(logit, axis=1, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-        z = xp.log(xp.sum(xp.exp(logit - m), axis=1, keepdims=True)) + m
-        z = xp.where(xp.isfinite(z), z, xp.zeros_like(z))
-        return logit - z
+        prior = alpha_prior if self.prior_kind == "integrand" else None
+        delta = apply_mlp(self.params, features, self.activation) if self.params else None
+        return normalized_log_weights(xp.log(beta), prior, delta, active)
 
     def alpha(self, features: Any, alpha_prior: Any, active: Any) -> Any:
         """Normalised channel weights ``(n, C)``; rows sum to 1 (or 0 where nothing is active)."""
         xp = array_namespace(features if features is not None else alpha_prior, active)
         return xp.exp(self.log_alpha(features, alpha_prior, active))
+
+
+@fusable("channel-log-weights")
+def normalized_log_weights(log_beta: Any, alpha_prior: Any | None, delta: Any | None,
+                           active: Any) -> Any:
+    """``log alpha`` ``(n, C)``: ``log beta + log alpha_prior + delta``, normalised over the
+    ``active`` channels (``-inf`` elsewhere; a row where every active prior vanishes stays
+    ``-inf``, not NaN). ``alpha_prior`` and ``delta`` are optional ``(n, C)`` arrays."""
+    ref = alpha_prior if alpha_prior is not None else delta
+    xp = array_namespace(log_beta, active) if ref is None else array_namespace(ref, active)
+    dt = ref.dtype if ref is not None else log_beta.dtype
+    dev = ref.device if ref is not None else log_beta.device
+    logit = log_beta[None, :]
+    if alpha_prior is not None:
+        pos = alpha_prior > 0
+        tiny = xp.asarray(1e-300 if dt == xp.float64 else 1e-38, dtype=dt, device=dev)
+        lp = xp.log(xp.where(pos, alpha_prior, tiny))
+        logit = logit + xp.where(pos, lp, xp.asarray(-xp.inf, dtype=dt, device=dev))
+    if delta is not None:
+        logit = logit + delta
+    logit = xp.where(active[None, :], logit, xp.asarray(-xp.inf, dtype=dt, device=dev))
+    m = xp.max(logit, axis=1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    s = xp.sum(xp.exp(logit - m), axis=1, keepdims=True)
+    # s >= 1 except on a row without active support (s = 0): log 1 there, so that neither the
+    # value nor an autograd gradient becomes NaN (a NaN gradient would skip the training step)
+    return logit - (xp.log(xp.where(s > 0, s, xp.ones_like(s))) + m)

@@ -70,6 +70,7 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
         train_time=it.train_time, active=it.active.tolist(), log=it.log,
         history=it.history.to_json(), rng_train=it.rng_train.state,
         rng_sample=it.rng_sample.state, eps_auto=getattr(it, "_eps_auto", None),
+        channel_plan=_plan_json(getattr(it, "_channel_plan", None)),
         optimizer=opt_meta, cw_trainable=None if it.cw is None else it.cw.trainable,
         features_dim=it._features_dim, n_recent=len(it._recent),
         recent_fields=sorted(it._recent[0]) if it._recent else [],
@@ -137,6 +138,9 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     it.rng_sample.state = st["rng_sample"]
     if st["eps_auto"] is not None:
         it._eps_auto = float(st["eps_auto"])
+    plan = meta["state"].get("channel_plan")   # absent in checkpoints from before
+    if plan is not None:
+        it._channel_plan = _plan_from_json(plan, it.n_channels, where)
     c = it.caller
     if c.single is not None:
         c.single.calls, c.single.nonfinite_count = int(st["caller_calls"]), int(
@@ -160,3 +164,25 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
         oa = {k[4:]: v for k, v in arrays.items() if k.startswith("opt:")}
         it._opt.load_state_arrays(oa, st["optimizer"])
     return it
+
+
+
+def _plan_json(plan: dict | None) -> dict | None:
+    """The integration plan's per-channel arrays for JSON (NaN, a channel without points,
+    as null)."""
+    if plan is None:
+        return None
+    return {k: [None if not np.isfinite(v) else float(v) for v in np.asarray(a)]
+            for k, a in plan.items()}
+
+
+def _plan_from_json(plan: Any, n_channels: int, where: str) -> dict:
+    from .. import serialize
+
+    ok = isinstance(plan, dict) and set(plan) == {"stds", "means"} and all(
+        isinstance(v, list) and len(v) == n_channels
+        and all(x is None or isinstance(x, (int, float)) for x in v) for v in plan.values())
+    if not ok:
+        raise serialize.ModelFileError(f"{where}: channel_plan must hold 'stds' and 'means', "
+                                       f"{n_channels} numbers or nulls each")
+    return {k: np.array([np.nan if x is None else float(x) for x in v]) for k, v in plan.items()}

@@ -32,9 +32,12 @@ class EstimateMixin:
 
     # -- integration and sampling -------------------------------------------------------------
     def _sample_raw(self, n: int, be: Backend, rng: Any, eps: float,
-                    uniform_ratio: float) -> tuple[dict[str, Any], np.ndarray, Any]:
+                    uniform_ratio: float, by: str) -> tuple[dict[str, Any], np.ndarray, Any]:
+        """``by="stds"`` (least variance) or ``"means"`` (equal mean event weights) picks the
+        allocation over channels from the plan made by ``_eps_integrate`` for this ``eps``."""
         samplers, cw = self._samplers_on(be)
-        counts = self._alloc(n, uniform_ratio)
+        plan = getattr(self, "_channel_plan", None)
+        counts = self._alloc(n, uniform_ratio, None if plan is None else np.abs(plan[by]))
         batch = self._collect(counts, eps, be, rng, samplers)
         xp = be.xp
         f = batch["target"]
@@ -71,7 +74,7 @@ class EstimateMixin:
         for _ in range(int(iterations)):
             try:
                 batch, counts, w = self._sample_raw(per, be, self.rng_sample, eps,
-                                                    uniform_ratio)
+                                                    uniform_ratio, "stds")
             except MemoryError as exc:
                 raise MemoryError(f"integrate(calls={calls}) draws {per} points at once and ran "
                                   f"out of memory ({exc}); pass iterations=k to draw calls/k "
@@ -117,7 +120,8 @@ class EstimateMixin:
         be = self.backend
         eps = self._eps_integrate()
         try:
-            batch, counts, w = self._sample_raw(int(n), be, self.rng_sample, eps, uniform_ratio)
+            batch, counts, w = self._sample_raw(int(n), be, self.rng_sample, eps, uniform_ratio,
+                                                "means")
         except MemoryError as exc:
             raise MemoryError(f"sample({n}) ran out of memory ({exc}); draw fewer points per "
                               "call (e.g. in a loop) or write them to an event file as you go"

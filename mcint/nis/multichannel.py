@@ -66,12 +66,15 @@ class ChannelBookMixin:
                                  dtype=self.dtype)
 
 
-    def _alloc(self, n: int, uniform_ratio: float) -> np.ndarray:
-        """Points per channel: a uniform share plus the rest by each channel's std."""
+    def _alloc(self, n: int, uniform_ratio: float,
+               stds: np.ndarray | None = None) -> np.ndarray:
+        """Points per channel: a uniform share plus the rest by each channel's std (``stds``,
+        else the training history's)."""
         act = self.active
         na = int(act.sum())
         weights = np.where(act, 1.0, 0.0)
-        stds = self.history.channel_stds() if self.history.means else None
+        if stds is None:
+            stds = self.history.channel_stds() if self.history.means else None
         share = weights / na
         if stds is not None and uniform_ratio < 1.0:
             s = np.where(act & np.isfinite(stds), np.nan_to_num(stds), 0.0)

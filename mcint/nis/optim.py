@@ -54,6 +54,13 @@ def schedule_factor(schedule: str | Callable[[float], float], t: float) -> float
     return max(SCHEDULES[schedule](t), 1e-3)
 
 
+def _total_norm(torch: Any, grads: list[Any]) -> Any:
+    """Euclidean norm of all gradients together (one fused kernel where torch has it)."""
+    if hasattr(torch, "_foreach_norm"):
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
 class Optimizer:
     """Adam on a list of torch leaf tensors, with gradient-norm clipping and a schedule.
 
@@ -103,20 +110,31 @@ class Optimizer:
         if not loss.requires_grad:
             return True
         loss.backward()
+        return self.apply_gradients(frozen)
+
+    def apply_gradients(self, frozen: Sequence[Any] = ()) -> bool:
+        """Clip the gradients now held by the parameters and make the Adam step (the part of
+        :meth:`step` after ``backward``); returns False (and counts) if they are not finite."""
+        torch = self.torch
         for p in frozen:
             p.grad = None
         grads = [p for p in self.params if p.grad is not None]
         if not grads:
             return True
-        if self.clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(grads, self.clip)
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
-                                                         for p in grads]))
+        norm = _total_norm(torch, [p.grad for p in grads])
         if not bool(torch.isfinite(norm)):
             self.opt.zero_grad(set_to_none=True)
             self.skipped += 1
             return False
+        if self.clip is not None and bool(norm > self.clip):
+            # what clip_grad_norm_ does, without its per-call grouping by device and dtype
+            # (a third of the optimiser's time at small batches)
+            scale = self.clip / (norm + 1e-6)
+            if hasattr(torch, "_foreach_mul_"):
+                torch._foreach_mul_([p.grad for p in grads], scale)
+            else:  # pragma: no cover - older torch
+                for p in grads:
+                    p.grad.mul_(scale)
         self.opt.step()
         return True
 
