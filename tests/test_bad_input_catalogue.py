@@ -280,9 +280,24 @@ def test_18_pickle_payloads_are_refused_without_unpickling(files, tmp_path):
 
 def test_19_truncated_empty_and_bit_flipped_files(files, tmp_path):
     raw = (files / "ck.npz").read_bytes()
+
+    def flipped(at):
+        return raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:]
+
+    # a flip inside stored bytes (the metadata and the largest array); a flip in zip
+    # bookkeeping that no reader uses (a local header's extra field) changes nothing loaded
+    with zipfile.ZipFile(files / "ck.npz") as z:
+        infos = {i.filename: i for i in z.infolist()}
+
+    def payload_middle(info):
+        extra = int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+        start = info.header_offset + 30 + len(info.filename.encode()) + extra
+        return start + info.compress_size // 2
+
+    biggest = max(infos.values(), key=lambda i: i.compress_size)
     cases = {"trunc.npz": raw[: len(raw) // 2], "empty.npz": b"",
-             "flip.npz": raw[:len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0xFF])
-             + raw[len(raw) // 2 + 1:]}
+             "flip.npz": flipped(payload_middle(biggest)),
+             "flipmeta.npz": flipped(payload_middle(infos["__meta__.npy"]))}
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ModelFileError, match=rf"{name}: (corrupt or truncated|empty file)"):

@@ -361,3 +361,18 @@ def test_extreme_random_numbers_stay_finite(case):
         p, x1, x2, lw = ps.map(r)
     assert np.all(np.isfinite(p)) and not np.any(np.isnan(lw))
     assert np.all(np.isfinite(np.exp(lw)))
+
+
+@pytest.mark.parametrize("nu", [1.0 - 1e-8, 1.0 + 1e-8, 1.0 - 1e-13])
+def test_power_law_near_one_is_flat_in_log_s(nu):
+    # the textbook (s^a - lo^a) / (hi^a - lo^a) with a = 1 - nu cancels here; the limit is
+    # s = lo (hi/lo)^r with log ds/dr = log(s log(hi/lo)), off by O(a) = 1e-8 relative
+    r = np.linspace(0.01, 0.99, 50)
+    lo, hi = 13.0, 14.0
+    s, ld = PowerLaw(nu).forward(r, lo, hi)
+    s1 = lo * (hi / lo) ** r
+    np.testing.assert_allclose(s, s1, rtol=1e-9)
+    np.testing.assert_allclose(ld, np.log(s1 * math.log(hi / lo)), atol=1e-7)
+    r2, ld2 = PowerLaw(nu).inverse(s, lo, hi)
+    np.testing.assert_allclose(r2, r, atol=1e-12)
+    np.testing.assert_allclose(ld2, -ld, atol=1e-12)

@@ -120,29 +120,53 @@ class PowerLaw(InvariantSampler):
         self.nu = nu
         self.needs_positive_lower = nu >= 1.0
 
+    # In t = log(s / lo), L = log(hi / lo), a = 1 - nu: r = expm1(a t) / expm1(a L). Written
+    # with expm1/log1p, this stays exact as nu -> 1 (a -> 0, flat in log s), where the textbook
+    # (s^a - lo^a) / (hi^a - lo^a) cancels catastrophically (nu = 1 - 1e-8 lost all digits).
+    # A lower limit 0 (allowed for nu < 1) has no logarithm: there r = (s / hi)^a, which has
+    # nothing to cancel.
+    def _scale(self, xp: Any, L: Any) -> Any:
+        """``expm1(a L) / a`` (``L`` at ``a = 0``): positive for every ``nu``."""
+        a = 1.0 - self.nu
+        return L if a == 0.0 else xp.expm1(a * L) / a
+
     def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
         xp = array_namespace(r)
         z = xp.zeros_like(r)
         lo, hi = lo + z, hi + z
-        if abs(self.nu - 1.0) < 1e-12:
-            ratio = xp.log(hi / lo)
-            s = lo * xp.exp(r * ratio)
-            return s, xp.log(s) + xp.log(ratio)
         a = 1.0 - self.nu
-        la, ha = lo ** a, hi ** a
-        s = (la + r * (ha - la)) ** (1.0 / a)
-        return s, xp.log((ha - la) / a) + self.nu * xp.log(s)
+        pos = lo > 0
+        lo1 = xp.where(pos, lo, 0.5 * hi)    # rows with lo = 0 take the other branch
+        L = xp.log(hi / lo1)
+        k = self._scale(xp, L)
+        t = r * L if a == 0.0 else xp.log1p(r * (a * k)) / a
+        s = lo1 * xp.exp(t)
+        ld = xp.log(s) + xp.log(k) - a * t
+        if a > 0.0:
+            t0 = xp.log(xp.where(pos, 0.5, r)) / a      # log(s / hi), finite where not taken
+            s0 = hi * xp.exp(t0)
+            ld0 = xp.log(hi) - math.log(a) + self.nu * t0
+            s, ld = xp.where(pos, s, s0), xp.where(pos, ld, ld0)
+        return s, ld
 
     def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
         xp = array_namespace(s)
         z = xp.zeros_like(s)
         lo, hi = lo + z, hi + z
-        if abs(self.nu - 1.0) < 1e-12:
-            ratio = xp.log(hi / lo)
-            return xp.log(s / lo) / ratio, -(xp.log(s) + xp.log(ratio))
         a = 1.0 - self.nu
-        la, ha = lo ** a, hi ** a
-        return (s ** a - la) / (ha - la), -(xp.log((ha - la) / a) + self.nu * xp.log(s))
+        pos = lo > 0
+        lo1 = xp.where(pos, lo, 0.5 * hi)
+        L = xp.log(hi / lo1)
+        k = self._scale(xp, L)
+        t = xp.log(s / lo1)
+        r = t / L if a == 0.0 else xp.expm1(a * t) / (a * k)
+        ld = -(xp.log(s) + xp.log(k) - a * t)
+        if a > 0.0:
+            s0 = xp.where(pos, hi, s)
+            r0 = (s0 / hi) ** a
+            ld0 = -(a * xp.log(hi) - math.log(a) + self.nu * xp.log(s0))
+            r, ld = xp.where(pos, r, r0), xp.where(pos, ld, ld0)
+        return r, ld
 
     def __repr__(self) -> str:
         return f"PowerLaw(nu={self.nu})"
