@@ -114,7 +114,10 @@ class EstimateMixin:
         """``n`` weighted points: ``weights.mean()`` estimates the integral.
 
         ``x`` is the point in the integration domain (multi-channel: the integrand's features,
-        i.e. the physical point), ``channels`` the channel each was drawn in.
+        i.e. the physical point), ``channels`` the channel each was drawn in. Channels get
+        points by ``|I_c|`` (plus the ``uniform_ratio`` share), so that every channel's mean
+        event weight is the same: what unweighting needs (:meth:`integrate` allocates by the
+        spreads instead, for the least variance).
         """
         _check_int(n, "n", 1)
         be = self.backend

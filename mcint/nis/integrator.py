@@ -145,7 +145,11 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         The estimate importance-samples the recent training points (drawn with ``defensive``),
         so regions the flow misses are in it: a share as small as ``defensive_min`` (1e-5) is
         chosen only where the flow is good everywhere; any ``eps > 0`` keeps every weight
-        bounded by ``f / (eps g_VEGAS)``.
+        bounded by ``f / (eps g_VEGAS)``. The same estimate gives each channel's spread and
+        integral with that share: :meth:`integrate` allocates channels by the spreads,
+        :meth:`sample` by ``|I_c|`` (see :func:`mcint.nis.defensive.mixture_channel_moments`;
+        the drellyan3 toy at 1e6 calls: rel. std 0.0006, where the float32 ``E[w^2] - I^2``
+        of earlier versions chose ``eps = 0.01`` and got 0.0023).
     vegas_init:
         Pre-train a VEGAS map per channel group and put the flows on top of it; default on for
         one channel and for the two sign channels of a plain callable, off for several (their
