@@ -92,3 +92,23 @@ def test_integration_allocates_by_spread_and_sampling_by_integral():
     b = it.sample(60_000)
     counts = np.bincount(np.asarray(b.to_numpy().channels), minlength=3)
     np.testing.assert_allclose(counts / 60_000, shares(plan["means"]), atol=1e-4)
+
+
+def test_plan_travels_with_the_checkpoint(tmp_path):
+    from test_nis import SMALL, Overlapping
+
+    from mcint.nis import Integrator
+
+    it = Integrator(Overlapping(), seed=3, **SMALL)
+    it.train(6_000)
+    plan, eps = it._channel_plan, it._eps_auto      # made at the end of train()
+    path = str(tmp_path / "ck.npz")
+    it.save(path)
+    again = Integrator.resume(path, Overlapping())
+    again._torch = None          # as in a process without torch: the stored plan is used
+    assert again._eps_integrate() == eps
+    for k in ("stds", "means"):
+        np.testing.assert_array_equal(again._channel_plan[k], plan[k])
+    r1, r2 = it.integrate(20_000), again.integrate(20_000)
+    np.testing.assert_array_equal(r1.channels.counts, r2.channels.counts)
+    assert r2.value == pytest.approx(r1.value, rel=1e-6)

@@ -194,17 +194,18 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         -> 0.0020 / 0.0081 / 0.0013 rel. std; madnis 0.0032).
     buffered_until:
         Share of each :meth:`train` call's fresh steps after which no buffered steps are made:
-        default 0.75 for several channels, 1 (all) for one. Early on, extra steps on stored
+        default 0.6 for several channels, 1 (all) for one. Early on, extra steps on stored
         points speed the fit up; late, with the largest batches and the smallest learning
         rates, the rel. std is limited by gradient noise, which re-used points do not lower.
-        Measured at 1e6 calls (rel. std, seeds 1 / 2 / 3, all steps -> until 0.75): the
-        drellyan3 toy 0.0023 / 0.0013 / 0.0024 -> 0.0023 / 0.0014 / 0.0024 in 0.75x the
-        training time, DrellYan 0.0207 / 0.0225 -> 0.0198 / 0.0231 in 0.8x (unweighting
-        efficiency, seed 1, 0.266 -> 0.224), the signed toy 0.098 -> 0.099. One channel keeps
-        them all: the late buffered steps tame the largest weights there, camel16 (seed 1)
-        0.093 -> 0.096 rel. std in 0.82x the time but unweighting efficiency 0.326 -> 0.078,
-        camel8 0.074 -> 0.077 with 0.368 -> 0.184. Until 0.5 cost drellyan3 up to 30% (0.0024
-        / 0.0017 / 0.0028).
+        Measured at 1e6 calls, rel. std at seeds 1 / 2, until 0.75 -> 0.6: the drellyan3 toy
+        0.00060 / 0.00061 -> 0.00066 / 0.00072 in 0.93x the training time (madnis: 0.0032),
+        DrellYan 0.0203 / 0.0219 -> 0.0208 / 0.0238 in 0.9x (madnis 0.049), the signed toy
+        0.0985 / 0.0982 -> 0.0994 / 0.0984 in 0.93x; until 0.5 lost more (drellyan3 0.00072 /
+        0.00078, DrellYan 0.0209 / 0.0255). Against all steps, until 0.75 took 0.75-0.8x the
+        time (DrellYan 0.0207 / 0.0225 -> 0.0198 / 0.0231, the signed toy 0.098 -> 0.099).
+        One channel keeps them all: the late buffered steps tame the largest weights there,
+        camel16 (seed 1) 0.093 -> 0.096 rel. std in 0.82x the time at until 0.75, but
+        unweighting efficiency 0.326 -> 0.078, camel8 0.074 -> 0.077 with 0.368 -> 0.184.
     uniform_ratio:
         Share of each training batch spread equally over active channels; the rest goes by
         each channel's standard deviation (stratified training).
@@ -379,7 +380,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         _check_int(buffered_steps, "buffered_steps", 0)
         self.buffered_steps = int(buffered_steps)
         if buffered_until is None:
-            buffered_until = 0.75 if self.multichannel else 1.0
+            buffered_until = 0.6 if self.multichannel else 1.0
         self.buffered_until = _check_frac(buffered_until, "buffered_until", 0.0, 1.0)
         self.uniform_ratio = _check_frac(uniform_ratio, "uniform_ratio", 0.0, 1.0)
         self.history = _History(int(history_length))

@@ -162,6 +162,9 @@ class TrainingMixin:
                 self.save(checkpoint_path)
                 guard.raise_if_caught()
             self._pending_train = None
+            # the integration plan (defensive share, channel allocation) of the trained
+            # sampler, now: a checkpoint then carries it to processes without torch
+            self._eps_integrate()
             tb.synchronize()
             self.train_time += time.perf_counter() - t0
             if checkpoint_path is not None:
