@@ -112,3 +112,13 @@ def test_plan_travels_with_the_checkpoint(tmp_path):
     r1, r2 = it.integrate(20_000), again.integrate(20_000)
     np.testing.assert_array_equal(r1.channels.counts, r2.channels.counts)
     assert r2.value == pytest.approx(r1.value, rel=1e-6)
+
+
+def test_moments_without_usable_points_are_unknown():
+    # a channel whose flow density vanishes at all its points (eps = 0): NaN, no exception
+    f = np.ones(6)
+    lflow = np.array([0.0, 0.0, 0.0, -np.inf, -np.inf, -np.inf])
+    means, stds = mixture_channel_moments(f, lflow, np.zeros(6), np.repeat([0, 1], 3),
+                                          np.array([0, 1]), 0.0)
+    assert means[0] == 1.0 and stds[0] == 0.0
+    assert np.isnan(means[1]) and np.isnan(stds[1])

@@ -54,7 +54,7 @@ class DefensiveMixin:
         for e in cands:
             means, stds = mixture_channel_moments(f, lflow, lqs, ch, present, e)
             v = float(stds.sum())    # optimal stratification's error is sum_c std_c
-            if v < best_v * (1 - 1e-9):
+            if math.isfinite(v) and v < best_v * (1 - 1e-9):
                 best, best_v, best_s = e, v, stds
         if best_s is not None:
             plan = {k: np.full(self.n_channels, np.nan) for k in ("stds", "means")}
@@ -91,6 +91,10 @@ def mixture_channel_moments(f: np.ndarray, log_flow: np.ndarray, log_q_sample: n
         r = np.exp(lm[m] - lqs[m])
         w = f[m] * np.exp(-lm[m])
         rs = float(np.sum(r))
+        if not (math.isfinite(rs) and rs > 0):
+            # no usable point (a density of 0 or inf everywhere): unknown, not a guess
+            means[i] = stds[i] = math.nan
+            continue
         means[i] = float(np.sum(w * r)) / rs
         stds[i] = math.sqrt(float(np.sum((w - means[i]) ** 2 * r)) / rs)
     return means, stds

@@ -67,12 +67,13 @@ class ChannelBookMixin:
 
 
     def _alloc(self, n: int, uniform_ratio: float,
-               stds: np.ndarray | None = None) -> np.ndarray:
-        """Points per channel: a uniform share plus the rest by each channel's std (``stds``,
-        else the training history's)."""
+               scores: np.ndarray | None = None) -> np.ndarray:
+        """Points per channel: a uniform share plus the rest in proportion to ``scores``
+        (non-negative per channel, NaN for unknown; default the training history's stds)."""
         act = self.active
         na = int(act.sum())
         weights = np.where(act, 1.0, 0.0)
+        stds = scores
         if stds is None:
             stds = self.history.channel_stds() if self.history.means else None
         share = weights / na
