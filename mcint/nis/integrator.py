@@ -100,10 +100,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         0.447 in 25-33 s), 512 in 5-8 dims (camel8 0.172 /
         48.8 s -> 0.147 / 42.6 s), 256 above (camel16: 512 was 0.092 -> 0.153 at the same time,
         a step there costs per point), 1024 -> 4096 for several channels (about the steps of
-        a constant 2048, whose noisier late steps cost the drellyan3 toy 2-10x at 3 seeds:
-        rel. std 0.0023 / 0.0004 / 0.0066 with 1024, 0.0067 / 0.0040 / 0.0066 with 2048,
-        0.0023 / 0.0013 / 0.0024 growing; DrellYan 0.016 / 0.019, the signed toy 0.096 /
-        0.098 with 1024 / growing, training time 0.6-0.7x).
+        a constant 2048, whose noisier late steps cost the drellyan3 toy 1.7x at seeds 1 / 2:
+        rel. std 0.0011 / 0.0013 with 2048 in the same time, 0.00066 / 0.00072 growing,
+        0.00032 / 0.00033 with a constant 1024 in 1.5x the time; DrellYan 0.016 / 0.019, the
+        signed toy 0.096 / 0.098 with 1024 / growing, training time 0.6-0.7x).
     lr, schedule, clip:
         Adam learning rate (default 1e-2, 3e-3 for one channel above 8 dims; several channels: the stratified variance loss with
         per-channel flows learnt 1.4-4x lower rel. std with it than with 3e-3 on DrellYan and
@@ -179,8 +179,9 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         nearly free next to the calls they save; on the cheap benchmark integrands they cost
         wall time. DrellYan (3 channels, 4 dims) at 1e6 calls: rel. std 0.0305 -> 0.0167
         (madnis 0.0484), training time ~0.6x -> 0.95x madnis (side by side); at 1e5 calls, 2 seeds,
-        0.124 / 0.114 -> 0.071 / 0.073 (madnis 0.162 / 0.174). The drellyan3 toy at 1e5:
-        0.019 / 0.011 -> 0.0076 / 0.0088; at 1e6 0.0026 -> 0.0023 (madnis 0.0032, biased).
+        0.124 / 0.114 -> 0.071 / 0.073 (madnis 0.162 / 0.174). The drellyan3 toy at 1e6,
+        seeds 1 / 2: 0.0017 / 0.0019 -> 0.00066 / 0.00072 in 1.45x the time (madnis 0.0032,
+        biased).
         camel16 rel. std at 1e6 calls, seed 1 (grid 256), 0.197 -> 0.121 (time 0.18x -> 0.31x
         madnis); 1e5 calls, 2 seeds, 22 / 51 -> 16 / 20. camel8 at 1e6 calls, seeds 1-3:
         0.358 / 0.112 / 0.107 -> 0.120 / 0.060 / 0.070 (madnis 0.221 / 0.196 / -), and the
@@ -188,10 +189,8 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         peak. The price at 8 dims is about twice the training time (~0.5x -> 0.99x madnis, side by side):
         we take robustness over the time goal there. Batches of 128 (the same steps from fresh
         points) were seed noise (0.098 / 0.178 vs 0.190 / 0.110). Below 8 dims the fits did not
-        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls). Kept for large budgets in
-        2 dims too: without them the drellyan3 toy at 1e6 calls took 0.7x the time but its
-        rarely drawn Z' channel learnt less on one seed (seeds 1-3: 0.0023 / 0.0013 / 0.0024
-        -> 0.0020 / 0.0081 / 0.0013 rel. std; madnis 0.0032).
+        need it (corr6 0.15x, camel4 0.16-0.32x madnis at 1e6 calls). Kept for several
+        channels in 2 dims too (the drellyan3 figures above).
     buffered_until:
         Share of each :meth:`train` call's fresh steps after which no buffered steps are made:
         default 0.6 for several channels, 1 (all) for one. Early on, extra steps on stored
