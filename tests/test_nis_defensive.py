@@ -122,3 +122,22 @@ def test_moments_without_usable_points_are_unknown():
                                           np.array([0, 1]), 0.0)
     assert means[0] == 1.0 and stds[0] == 0.0
     assert np.isnan(means[1]) and np.isnan(stds[1])
+
+
+def test_plan_is_reused_until_the_model_or_the_options_change():
+    from test_nis import SMALL, Overlapping
+
+    from mcint.nis import Integrator
+
+    it = Integrator(Overlapping(), seed=3, **SMALL)
+    it.train(4_000)
+    plan = it._channel_plan
+    it.sample(500)
+    it.integrate(500)
+    assert it._channel_plan is plan          # no second pass over the recent points
+    it.defensive_integrate = 0.05
+    it.sample(500)
+    assert it._channel_plan is not plan      # another share: its own spreads
+    plan = it._channel_plan
+    it.train(1_000)
+    assert it._channel_plan is not plan      # trained further: a new plan

@@ -30,6 +30,11 @@ class DefensiveMixin:
                 return float(self.defensive_integrate)
             return max(self.defensive, self.defensive_min) if self.step == 0 \
                 else max(self.defensive_min, getattr(self, "_eps_auto", self.defensive))
+        # the plan depends only on the model (changed by training steps) and these options:
+        # event generation calls sample() batch after batch, each would redo the same pass
+        key = (self.step, self.defensive_integrate, self.defensive_min)
+        if getattr(self, "_plan_key", None) == key:
+            return float(self.defensive_integrate) if fixed else self._eps_auto
         tb = self._torch
         xp = tb.xp
         batch = {k: (xp.concat([r[k] for r in self._recent], axis=0)
@@ -61,6 +66,7 @@ class DefensiveMixin:
             plan["stds"][present] = best_s
             plan["means"][present] = means
             self._channel_plan = plan
+        self._plan_key = key
         if fixed:
             return float(self.defensive_integrate)
         self._eps_auto = float(best if best is not None else self.defensive)
