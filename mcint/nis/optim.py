@@ -54,13 +54,6 @@ def schedule_factor(schedule: str | Callable[[float], float], t: float) -> float
     return max(SCHEDULES[schedule](t), 1e-3)
 
 
-def _total_norm(torch: Any, grads: list[Any]) -> Any:
-    """Euclidean norm of all gradients together (one fused kernel where torch has it)."""
-    if hasattr(torch, "_foreach_norm"):
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
 class Optimizer:
     """Adam on a list of torch leaf tensors, with gradient-norm clipping and a schedule.
 
@@ -118,10 +111,11 @@ class Optimizer:
         torch = self.torch
         for p in frozen:
             p.grad = None
-        grads = [p for p in self.params if p.grad is not None]
-        if not grads:
+        g = [p.grad for p in self.params if p.grad is not None]
+        if not g:
             return True
-        norm = _total_norm(torch, [p.grad for p in grads])
+        # one fused kernel per operation (torch >= 2.1, as clip_grad_norm_ uses them)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g)))
         if not bool(torch.isfinite(norm)):
             self.opt.zero_grad(set_to_none=True)
             self.skipped += 1
@@ -129,12 +123,7 @@ class Optimizer:
         if self.clip is not None and bool(norm > self.clip):
             # what clip_grad_norm_ does, without its per-call grouping by device and dtype
             # (a third of the optimiser's time at small batches)
-            scale = self.clip / (norm + 1e-6)
-            if hasattr(torch, "_foreach_mul_"):
-                torch._foreach_mul_([p.grad for p in grads], scale)
-            else:  # pragma: no cover - older torch
-                for p in grads:
-                    p.grad.mul_(scale)
+            torch._foreach_mul_(g, self.clip / (norm + 1e-6))
         self.opt.step()
         return True
 
