@@ -134,15 +134,7 @@ class Backend:
 
     def logsumexp(self, a: Any, axis: int = -1) -> Any:
         """Numerically stable ``log(sum(exp(a), axis))``; ``-inf`` rows stay ``-inf``."""
-        xp = self.xp
-        m = xp.max(a, axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-        s = xp.sum(xp.exp(a - m), axis=axis, keepdims=True)
-        # log 0 = -inf only where the row is all -inf, without numpy's divide-by-zero warning
-        pos = s > 0
-        ls = xp.where(pos, xp.log(xp.where(pos, s, xp.ones_like(s))),
-                      xp.full_like(s, -math.inf))
-        return xp.squeeze(ls + m, axis=axis)
+        return logsumexp(a, axis)
 
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on CPU); used by benchmarks."""
@@ -170,3 +162,18 @@ def _to_numpy_any(a: Any) -> np.ndarray:
         except Exception:
             pass
     return np.asarray(a)
+
+
+def logsumexp(a: Any, axis: int = -1, keepdims: bool = False) -> Any:
+    """``log(sum(exp(a), axis))`` for any array-API array, stable; a row of ``-inf`` gives
+    ``-inf`` without numpy's divide-by-zero warning, and no NaN in an autograd gradient."""
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(a)
+    m = xp.max(a, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    s = xp.sum(xp.exp(a - m), axis=axis, keepdims=True)
+    pos = s > 0
+    out = xp.where(pos, xp.log(xp.where(pos, s, xp.ones_like(s))),
+                   xp.full_like(s, -math.inf)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)

@@ -19,6 +19,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backends import Backend, fusable, get_backend
+from ..backends.base import logsumexp
 
 
 class ChannelWeights:
@@ -142,9 +143,7 @@ def normalized_log_weights(log_beta: Any, alpha_prior: Any | None, delta: Any | 
     if delta is not None:
         logit = logit + delta
     logit = xp.where(active[None, :], logit, xp.asarray(-xp.inf, dtype=dt, device=dev))
-    m = xp.max(logit, axis=1, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    s = xp.sum(xp.exp(logit - m), axis=1, keepdims=True)
-    # s >= 1 except on a row without active support (s = 0): log 1 there, so that neither the
-    # value nor an autograd gradient becomes NaN (a NaN gradient would skip the training step)
-    return logit - (xp.log(xp.where(s > 0, s, xp.ones_like(s))) + m)
+    # a row without active support stays -inf (z = 0 there): no NaN value, and no NaN
+    # gradient, which would make the optimiser skip the step
+    z = logsumexp(logit, axis=1, keepdims=True)
+    return logit - xp.where(xp.isfinite(z), z, xp.zeros_like(z))
