@@ -302,7 +302,7 @@ def test_multichannel_nis_run(tmp_path, capsys):
                     "--calibration-calls", "20000", "--progress", "none", "--no-plot")
     rep = json.loads((out_dir / "run.json").read_text())
     assert rep["sampler"] == "nis" and len(rep["channels"]) == 3
-    assert "channels:" in out and "Zprime" in out
+    assert "channels (integration points):" in out and "Zprime" in out
     assert abs(rep["result"]["value"] - rep["exact"]) < 5 * rep["result"]["error"]
     assert rep["history"] and all("loss" in h for h in rep["history"])
     one_line_error(capsys, ["run", "drell-yan", "--sampler", "vegas"], match="multi-channel")

@@ -89,9 +89,39 @@ def test_integration_allocates_by_spread_and_sampling_by_integral():
         return uniform / 3 + (1 - uniform) * x
 
     np.testing.assert_allclose(r.channels.counts / 60_000, shares(plan["stds"]), atol=1e-4)
-    b = it.sample(60_000)
+    b = it.sample(60_000, stratified=True)
     counts = np.bincount(np.asarray(b.to_numpy().channels), minlength=3)
     np.testing.assert_allclose(counts / 60_000, shares(plan["means"]), atol=1e-4)
+
+
+def test_sample_draws_independent_points_whose_every_prefix_is_unbiased():
+    """Events stop anywhere in a batch: sample() must give i.i.d. points (the channel of each
+    drawn with its share), not channel-grouped stratified rows."""
+    stats = pytest.importorskip("scipy.stats")
+    from test_nis import SMALL, Overlapping
+
+    from mcint.nis import Integrator
+
+    it = Integrator(Overlapping(), seed=3, **SMALL)
+    it.train(12_000)
+    p = np.abs(it._channel_plan["means"])
+    p = 0.1 / 3 + 0.9 * p / p.sum()
+    n = 60_000
+    b = it.sample(n).to_numpy()
+    ch = np.asarray(b.channels, dtype=np.int64)
+    w = np.asarray(b.weights, dtype=np.float64)
+    counts = np.bincount(ch, minlength=3)
+    chi2 = float(np.sum((counts - n * p) ** 2 / (n * p)))
+    assert stats.chi2.sf(chi2, 2) > 1e-4, (counts, n * p)
+    # channels interleave as independent draws: the number of changes along the rows
+    changes = int(np.count_nonzero(np.diff(ch)))
+    q = 1 - float(np.sum(p * p))
+    assert abs(changes - (n - 1) * q) < 6 * np.sqrt(n * q * (1 - q)), changes
+    # every prefix estimates the integral: the first, middle and last tenth of the rows
+    exact = Overlapping().exact()
+    for part in (w[: n // 10], w[n // 2: n // 2 + n // 10], w[-n // 10:]):
+        err = part.std() / np.sqrt(part.size)
+        assert abs(part.mean() - exact) < 5 * err, (part.mean(), err, exact)
 
 
 def test_plan_travels_with_the_checkpoint(tmp_path):

@@ -4,7 +4,7 @@
     mcint run --resume DIR           continue an interrupted run from DIR/checkpoint.npz
     mcint sample MODEL --events N --out FILE [--backend numba]   events from a saved model
     mcint info MODEL|RUN_DIR         what a model file / run holds
-    mcint plot RUN_DIR|EVENTS.npz    (re)draw the plots
+    mcint plot RUN_DIR|EVENTS        (re)draw the plots; observables of .lhe/.lheh5/.npz
     mcint examples                   the built-in examples
 
 ``TARGET`` is a built-in example (``mcint examples``), ``module:function``,
@@ -105,9 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a model file or run directory")
     i.add_argument("model")
 
-    pl = sub.add_parser("plot", help="draw the plots of a run directory or an npz event file")
-    pl.add_argument("source")
-    pl.add_argument("--out", help="directory for the PNG files")
+    pl = sub.add_parser("plot", help="draw the plots of a run directory or an event file",
+                        description="Draw the plots of a run directory, or physics observables "
+                        "(masses, pT, rapidities, Delta R, angles) of an LHE/LHEH5 event file "
+                        "(marginals of an npz file); a built-in example's exact distributions "
+                        "are overlaid when the file sits in its run directory.")
+    pl.add_argument("source", help="run directory, run.json, or EVENTS.lhe|.lheh5|.npz")
+    pl.add_argument("--out", help="directory for the PNG files (default: plots/ next to SOURCE)")
 
     sub.add_parser("examples", help="list the built-in examples")
     return p

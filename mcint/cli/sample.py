@@ -18,6 +18,7 @@ from .config import ConfigError, RunConfig, apply
 from .run import (
     MODEL_FILE,
     RUN_FILE,
+    budget_warning,
     calibrate,
     event_format,
     layout,
@@ -139,17 +140,22 @@ def sample(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     stats, _ = write_events(sampler, target, cfg, lay.events, fmt, cal["w_max"], sigma, err,
                             sigma_abs, signed, meta, seed=cfg.seed,
-                            expected_eff=cal["mean_abs"] / cal["w_max"])
+                            expected_eff=cal["expected_efficiency"])
     timing["events"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t0
     rep = {"integrand": spec, "result": {"value": sigma, "error": err},
            "unit": rep0.get("unit", ""), "exact": rep0.get("exact"),
            "metrics": {"cut_efficiency": cal["cut_efficiency"],
                        **{f"sample_{k}": v for k, v in cal["diagnostics"].items()}},
-           "unweighting": {**stats.as_dict(), "budget": cfg.budget, "sigma_abs": sigma_abs},
+           "unweighting": {**stats.as_dict(), "budget": cfg.budget, "sigma_abs": sigma_abs,
+                           "expected_efficiency": cal["expected_efficiency"],
+                           "calibration_points": cal["n"]},
            "events": {"path": str(lay.events), "format": fmt, "n": stats.accepted},
            "timing": timing, "options": {"calibration_calls": calib_calls},
            "mcint_version": __version__}
+    over = budget_warning(stats, cfg.budget, cal["n"])
+    if over is not None:
+        rep["warnings"] = [over]
     print(format_summary(rep))
     return 0
 
@@ -186,6 +192,7 @@ def info(args: argparse.Namespace) -> int:
 
 def plot(args: argparse.Namespace) -> int:
     from .. import plots
+    from ..events import FORMATS
 
     plots.require_matplotlib()
     src = Path(args.source).expanduser()
@@ -197,16 +204,22 @@ def plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{str(src)!r} has no {RUN_FILE} (not a run directory)")
         out = Path(args.out) if args.out else run.parent / "plots"
         paths = plots.plot_run(run, out)
-    elif src.suffix == ".npz":
-        from ..events import read_npz
-
-        ev = read_npz(src)
+    elif src.suffix.lower() in FORMATS or src.name.lower().endswith(".lhe.gz"):
+        # the run that wrote the file (run.json, or NAME.run.json for --out NAME.lhe) tells
+        # which built-in process, if any, gives exact distributions to compare with
+        reference = None
+        for run in (src.parent / RUN_FILE, src.with_name(f"{src.stem}.{RUN_FILE}")):
+            if run.is_file():
+                try:
+                    reference = plots.example_reference(_load_run(run).get("integrand"))
+                except ConfigError:  # a broken run.json does not stop the plots
+                    pass
+                break
         out = Path(args.out) if args.out else src.parent / "plots"
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [plots.plot_marginals(ev.x, out / f"{src.stem}.marginals.png", ev.weight),
-                 plots.plot_weights(ev.weight, out / f"{src.stem}.weights.png")]
+        paths = plots.plot_events(src, out, reference=reference)
     else:
-        raise ConfigError(f"cannot plot {str(src)!r}: give a run directory or an .npz event file")
+        raise ConfigError(f"cannot plot {str(src)!r}: give a run directory or an event file "
+                          "(.lhe, .lheh5, .npz)")
     for p in paths:
         print(p)
     return 0

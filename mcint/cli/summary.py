@@ -24,37 +24,68 @@ def _g(v: Any, fmt: str = ".4g") -> str:
     return format(v, fmt) if math.isfinite(v) else str(v)
 
 
+def _weights_line(rel: Any, ess: Any, n: Any, what: str) -> str:
+    parts = [f"rel. std {_g(rel, '.4g')}"]
+    try:
+        frac = float(ess) / float(n)
+    except (TypeError, ValueError, ZeroDivisionError):
+        frac = math.nan
+    if math.isfinite(frac):
+        parts.append(f"ESS/N {_g(frac, '.3g')}")
+    return ", ".join(parts) + f" over the {n} {what}"
+
+
 def format_summary(rep: dict[str, Any]) -> str:
-    """Human-readable summary of a run report (``run.json`` content)."""
+    """Human-readable summary of a run report (``run.json`` content).
+
+    Every figure names the sample it comes from (the integration points, the calibration points
+    that chose ``w_max``, or the points the events were unweighted from) and agrees with the
+    report's fields.
+    """
     lines: list[str] = []
     res = rep.get("result", {})
     unit = f" {rep['unit']}" if rep.get("unit") else ""
     v, e = res.get("value", math.nan), res.get("error", math.nan)
-    head = f"integral        {format_value(v, e)}{unit}  = {_g(v, '.6g')} +- {_g(e, '.2g')}"
+    n_int = res.get("calls")
+    head = f"integral        {format_value(v, e)}{unit}  = {_g(v, '.6g')} +- {_g(e, '.2g')}{unit}"
     if v:
-        head += f"  (rel. error {_g(abs(e / v), '.2e')})"
+        head += f"  (rel. error {_g(abs(e / v), '.2e')}"
+        head += f"; {n_int} integration points)" if n_int else ")"
     lines.append(head)
     ex = rep.get("exact")
     if ex is not None and e and math.isfinite(e) and e > 0:
-        lines.append(f"exact           {_g(ex, '.6g')}  (pull {(v - ex) / e:+.2f} sigma)")
+        lines.append(f"exact           {_g(ex, '.6g')}{unit}  (pull {(v - ex) / e:+.2f} sigma)")
     if res.get("chi2_dof"):
         lines.append(f"chi2/dof        {_g(res['chi2_dof'], '.2f')}")
     m = rep.get("metrics", {})
-    rel = m.get("rel_std", m.get("sample_rel_std"))
-    lines.append(f"rel. std        {_g(rel, '.4g')}   (std(w)/<w>; ESS/N "
-                 f"{_g(m.get('sample_ess', math.nan) / max(1, rep.get('options', {}).get('calibration_calls', 1)), '.3g')})")
+    opts = rep.get("options", {})
+    weights = []
+    if "rel_std" in m:
+        weights.append(_weights_line(m["rel_std"], m.get("ess"), n_int or "?",
+                                     "integration points"))
+    if "sample_rel_std" in m:
+        n_cal = opts.get("calibration_calls", "?")
+        weights.append(_weights_line(m["sample_rel_std"], m.get("sample_ess"), n_cal,
+                                     "calibration points (drawn as the events are)"))
+    for i, w in enumerate(weights):
+        lines.append(("weights         " if i == 0 else " " * 16) + w)
     uw = rep.get("unweighting", {})
     if uw:
-        lines.append(f"unweighting     efficiency {_pct(uw.get('efficiency'))} "
-                     f"(w_max with {_pct(uw.get('budget'))} overweight budget; overweights "
-                     f"{_pct(uw.get('overweight_fraction'))} of sigma, "
-                     f"{uw.get('overweight_events', 0)} events)")
+        line = (f"unweighting     w_max {_g(uw.get('w_max'), '.4g')}{unit} for a "
+                f"{_pct(uw.get('budget'))} overweight budget on the calibration points")
+        if uw.get("expected_efficiency") is not None:
+            line += f" (expected efficiency {_pct(uw['expected_efficiency'])})"
+        lines.append(line)
+        s_uw, e_uw = uw.get("sigma", math.nan), uw.get("sigma_err", math.nan)
+        lines.append(f"                events from {uw.get('trials')} points: efficiency "
+                     f"{_pct(uw.get('efficiency'))}, overweights truncated "
+                     f"{_pct(uw.get('overweight_fraction'))} of sigma "
+                     f"({uw.get('overweight_events', 0)} events), sigma "
+                     f"{format_value(s_uw, e_uw)}{unit}")
         if uw.get("negative_fraction"):
             lines.append(f"negative events {_pct(uw['negative_fraction'])}")
-    if "sample_unweighting_efficiency" in m:
-        lines.append(f"                bootstrap-median w_max efficiency "
-                     f"{_pct(m['sample_unweighting_efficiency'])}")
-    lines.append(f"cut efficiency  {_pct(m.get('cut_efficiency'))}")
+    if "cut_efficiency" in m:
+        lines.append(f"cut efficiency  {_pct(m.get('cut_efficiency'))} of the calibration points")
     ev = rep.get("events", {})
     if ev:
         lines.append(f"events          {ev.get('n')} unweighted -> {ev.get('path')} "
@@ -66,7 +97,7 @@ def format_summary(rep: dict[str, Any]) -> str:
         lines.append("time            " + ", ".join(parts) + f"; total {t.get('total', 0):.1f}s")
     ch = rep.get("channels") or []
     if len(ch) > 1:
-        lines.append("channels:")
+        lines.append("channels (integration points):")
         w = max(7, *(len(str(r["channel"])) for r in ch))
         lines.append(f"  {'channel':<{w}}  {'integral':>14}  {'share':>7}  {'rel.std':>8}  "
                      f"{'points':>9}")

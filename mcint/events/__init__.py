@@ -18,12 +18,14 @@ from .lhe import LHEWriter
 from .lheh5 import LHEH5Writer
 from .npz import NpzEvents, NpzWriter, read_npz, write_npz
 from .particles import ParticleEvents, RunInfo
+from .read import ReadEvents, read_events
 from .unweight import (
     DEFAULT_BUDGET,
     EventBatch,
     Unweighter,
     UnweightResult,
     UnweightStats,
+    iid_source,
     max_weight,
     unweight,
     unweighted_events,
@@ -31,9 +33,9 @@ from .unweight import (
 
 __all__ = [
     "DEFAULT_BUDGET", "EventBatch", "EventFileError", "EventWriter", "LHEH5Writer", "LHEWriter",
-    "NpzEvents", "NpzWriter", "ParticleEvents", "RunInfo", "UnweightResult", "UnweightStats",
-    "Unweighter", "check_writable", "format_of", "max_weight", "open_writer", "read_npz",
-    "unweight", "unweighted_events", "write_npz",
+    "NpzEvents", "NpzWriter", "ParticleEvents", "ReadEvents", "RunInfo", "UnweightResult",
+    "UnweightStats", "Unweighter", "check_writable", "format_of", "iid_source", "max_weight",
+    "open_writer", "read_events", "read_npz", "unweight", "unweighted_events", "write_npz",
 ]
 
 FORMATS = {".lhe": "lhe", ".lheh5": "lheh5", ".h5": "lheh5", ".hdf5": "lheh5", ".npz": "npz"}

@@ -208,14 +208,44 @@ class EventBatch:
     trials: np.ndarray
 
 
-def unweighted_events(sample: Callable[[int], Any], n_events: int, *, w_max: float,
+def iid_source(sampler: Any) -> Callable[[int], Any]:
+    """``n -> Batch`` of independent, identically distributed points from ``sampler``.
+
+    ``sampler`` is an mcint sampler (anything with ``sample(n, stratified=...)``: VEGAS, the
+    NIS :class:`~mcint.nis.Integrator`) or already a callable ``n -> Batch``. Stratified draws
+    are refused for event generation: their weights depend on ``n`` and on the position in the
+    batch (fixed counts per channel or hypercube), so the events kept from a part of a batch,
+    or accepted against a ``w_max`` chosen on another sample, would be biased.
+    """
+    fn = getattr(sampler, "sample", None)
+    if fn is None:
+        if not callable(sampler):
+            raise TypeError(f"expected a sampler with sample(n) or a callable n -> Batch, got "
+                            f"{type(sampler).__name__}")
+        return sampler
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "stratified" in params:
+        return lambda n: fn(n, stratified=False)
+    return fn
+
+
+def unweighted_events(sample: Any, n_events: int, *, w_max: float,
                       seed: int | np.random.Generator | None = None, batch_size: int = 100_000,
                       max_trials: int | None = None,
                       progress: Callable[[UnweightStats], None] | None = None,
                       stats: UnweightStats | None = None,
                       expected_efficiency: float | None = None) -> Iterator[EventBatch]:
-    """Draw batches with ``sample(n) -> Batch`` and yield the kept events until ``n_events``.
+    """Draw batches from ``sample`` and yield the kept events until ``n_events``.
 
+    ``sample`` is a sampler (VEGAS, NIS: drawn i.i.d. through :func:`iid_source`) or a callable
+    ``n -> Batch`` that must return independent, identically distributed points: the run stops
+    at the ``n_events``-th accepted point, so every accepted event is then an independent draw
+    from ``|f|`` (truncated above ``w_max``) whatever the batch sizes or where the run stops.
     Each yielded :class:`EventBatch` holds the kept rows (a numpy :class:`~mcint.Batch`), their
     signs and the number of points drawn since the previous kept event (LHEH5's ``trials``).
     ``max_trials`` (default ``1000 * n_events + 10 * batch_size``) stops a hopeless run with a
@@ -227,6 +257,7 @@ def unweighted_events(sample: Callable[[int], Any], n_events: int, *, w_max: flo
         raise ValueError(f"the number of events must be a positive integer, got {n_events!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    draw = iid_source(sample)
     uw = Unweighter(w_max, seed, stats if stats is not None else UnweightStats())
     limit = max_trials if max_trials is not None else 1000 * int(n_events) + 10 * batch_size
     done, last = 0, -1
@@ -241,7 +272,7 @@ def unweighted_events(sample: Callable[[int], Any], n_events: int, *, w_max: flo
         n = batch_size
         if eff is not None and eff > 0:
             n = min(batch_size, max(1024, int(1.3 * (n_events - done) / eff) + 100))
-        b = sample(n).to_numpy()
+        b = draw(n).to_numpy()
         offset = uw.stats.trials
         idx, sign = uw.select(b.weights, limit=n_events - done)
         if idx.size:

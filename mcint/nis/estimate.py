@@ -32,13 +32,32 @@ class EstimateMixin:
 
     # -- integration and sampling -------------------------------------------------------------
     def _sample_raw(self, n: int, be: Backend, rng: Any, eps: float,
-                    uniform_ratio: float, by: str) -> tuple[dict[str, Any], np.ndarray, Any]:
+                    uniform_ratio: float, by: str, iid: bool = False
+                    ) -> tuple[dict[str, Any], np.ndarray, Any, np.ndarray]:
         """``by="stds"`` (least variance) or ``"means"`` (equal mean event weights) picks the
-        allocation over channels from the plan made by ``_eps_integrate`` for this ``eps``."""
+        channel shares from the plan made by ``_eps_integrate`` for this ``eps``.
+
+        Stratified (``iid=False``): fixed counts per channel, rows grouped by channel. I.i.d.:
+        each row's channel is drawn from the shares, rows in the order drawn. Returns the batch,
+        the counts, the per-channel weights ``alpha_c f / g_c`` and the shares.
+        """
         samplers, cw = self._samplers_on(be)
         plan = getattr(self, "_channel_plan", None)
-        counts = self._alloc(n, uniform_ratio, None if plan is None else np.abs(plan[by]))
+        scores = None if plan is None else np.abs(plan[by])
+        shares = self._shares(uniform_ratio, scores)
+        if iid and self.n_channels > 1:
+            # the channel of every row, drawn in order; rows are drawn grouped and put back
+            seq = be.to_numpy(rng.categorical(be.asarray(shares, dtype="float64"), n))
+            seq = np.asarray(seq, dtype=np.int64)
+            counts = np.bincount(seq, minlength=self.n_channels)
+        else:
+            counts = self._alloc(n, uniform_ratio, scores)
         batch = self._collect(counts, eps, be, rng, samplers)
+        if iid and self.n_channels > 1:
+            # grouped row k goes to the k-th position (in order) of its channel in seq
+            back = be.asarray(np.argsort(np.argsort(seq, kind="stable"), kind="stable"))
+            batch = {k: None if v is None else be.xp.take(v, back, axis=0)
+                     for k, v in batch.items()}
         xp = be.xp
         f = batch["target"]
         if self.multichannel and cw is not None:
@@ -54,7 +73,7 @@ class EstimateMixin:
             a = xp.take_along_axis(la, batch["channels"][:, None], axis=1)[:, 0]
             f = f * xp.exp(a)
         w = f * xp.exp(-batch["log_q_sample"])
-        return batch, counts, w
+        return batch, counts, w, shares
 
     def integrate(self, calls: int, *, uniform_ratio: float = 0.1,
                   iterations: int = 1) -> NISResult:
@@ -73,8 +92,8 @@ class EstimateMixin:
         all_w, all_c = [], []
         for _ in range(int(iterations)):
             try:
-                batch, counts, w = self._sample_raw(per, be, self.rng_sample, eps,
-                                                    uniform_ratio, "stds")
+                batch, counts, w, _ = self._sample_raw(per, be, self.rng_sample, eps,
+                                                       uniform_ratio, "stds")
             except MemoryError as exc:
                 raise MemoryError(f"integrate(calls={calls}) draws {per} points at once and ran "
                                   f"out of memory ({exc}); pass iterations=k to draw calls/k "
@@ -110,28 +129,40 @@ class EstimateMixin:
         warn_if_bad(res.diagnostics, "NIS integral")
         return res
 
-    def sample(self, n: int, *, uniform_ratio: float = 0.1) -> Batch:
+    def sample(self, n: int, *, uniform_ratio: float = 0.1, stratified: bool = False) -> Batch:
         """``n`` weighted points: ``weights.mean()`` estimates the integral.
 
         ``x`` is the point in the integration domain (multi-channel: the integrand's features,
-        i.e. the physical point), ``channels`` the channel each was drawn in. Channels get
-        points by ``|I_c|`` (plus the ``uniform_ratio`` share), so that every channel's mean
-        event weight is the same: what unweighting needs (:meth:`integrate` allocates by the
-        spreads instead, for the least variance).
+        i.e. the physical point), ``channels`` the channel each was drawn in. Channels are
+        chosen with shares following ``|I_c|`` (plus the ``uniform_ratio`` share), so that every
+        channel's mean event weight is the same: what unweighting needs (:meth:`integrate`
+        allocates by the spreads instead, for the least variance).
+
+        By default the points are independent and identically distributed: each point's
+        channel ``c`` is drawn with probability ``p_c`` and its weight is
+        ``alpha_c f / (p_c g_c)``, so any prefix of the batch is itself an unbiased sample (what
+        event generation needs: unweighting may stop anywhere). ``stratified=True`` gives every
+        channel a fixed count ``n_c`` (weights ``alpha_c f n / (n_c g_c)``, rows grouped by
+        channel): a lower-variance weighted sample, but only the whole batch is unbiased.
         """
         _check_int(n, "n", 1)
         be = self.backend
         eps = self._eps_integrate()
         try:
-            batch, counts, w = self._sample_raw(int(n), be, self.rng_sample, eps, uniform_ratio,
-                                                "means")
+            batch, counts, w, shares = self._sample_raw(int(n), be, self.rng_sample, eps,
+                                                        uniform_ratio, "means",
+                                                        iid=not stratified)
         except MemoryError as exc:
             raise MemoryError(f"sample({n}) ran out of memory ({exc}); draw fewer points per "
                               "call (e.g. in a loop) or write them to an event file as you go"
                               ) from exc
         self.calls += int(n)
         xp = be.xp
-        factor = be.asarray((n / np.maximum(counts, 1)).astype(np.float64), self.dtype)
+        if stratified:
+            factor = n / np.maximum(counts, 1)
+        else:
+            factor = np.where(shares > 0, 1.0 / np.where(shares > 0, shares, 1.0), 0.0)
+        factor = be.asarray(factor.astype(np.float64), self.dtype)
         w = w * xp.take(factor, batch["channels"], axis=0)
         if self.multichannel:
             x = batch["features"]
@@ -140,4 +171,3 @@ class EstimateMixin:
             x = batch["r"]
             prob = self._density_r(batch)
         return Batch(x=x, weights=w, prob=prob, channels=batch["channels"])
-

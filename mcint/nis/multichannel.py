@@ -66,22 +66,26 @@ class ChannelBookMixin:
                                  dtype=self.dtype)
 
 
-    def _alloc(self, n: int, uniform_ratio: float,
-               scores: np.ndarray | None = None) -> np.ndarray:
-        """Points per channel: a uniform share plus the rest in proportion to ``scores``
-        (non-negative per channel, NaN for unknown; default the training history's stds)."""
+    def _shares(self, uniform_ratio: float, scores: np.ndarray | None = None) -> np.ndarray:
+        """Each channel's share of the points: a uniform part over the active channels plus
+        the rest in proportion to ``scores`` (non-negative per channel, NaN for unknown;
+        default the training history's stds). Sums to 1; inactive channels get 0."""
         act = self.active
         na = int(act.sum())
-        weights = np.where(act, 1.0, 0.0)
+        share = np.where(act, 1.0, 0.0) / na
         stds = scores
         if stds is None:
             stds = self.history.channel_stds() if self.history.means else None
-        share = weights / na
         if stds is not None and uniform_ratio < 1.0:
             s = np.where(act & np.isfinite(stds), np.nan_to_num(stds), 0.0)
             if s.sum() > 0:
                 share = uniform_ratio * share + (1.0 - uniform_ratio) * s / s.sum()
-        raw = share * n
+        return share
+
+    def _alloc(self, n: int, uniform_ratio: float,
+               scores: np.ndarray | None = None) -> np.ndarray:
+        """Points per channel: :meth:`_shares` of ``n``, rounded (largest remainders)."""
+        raw = self._shares(uniform_ratio, scores) * n
         cnt = np.floor(raw).astype(np.int64)
         rest = n - int(cnt.sum())
         if rest > 0:

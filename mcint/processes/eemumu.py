@@ -9,7 +9,7 @@ from array_api_compat import array_namespace
 
 from ..phasespace import PhaseSpace, RamboOnDiet
 from ..phasespace.kinematics import mass2
-from .ew import GEV2_TO_PB, LEPTON, EWParams, me2, sigma_total
+from .ew import GEV2_TO_PB, LEPTON, EWParams, amplitudes, me2, sigma_total
 
 __all__ = ["EEMuMu"]
 
@@ -50,10 +50,23 @@ class EEMuMu:
         """Total cross section in pb (analytic)."""
         return sigma_total(self.s, LEPTON, LEPTON, self.params) * GEV2_TO_PB
 
+    def dsigma_dcos(self, c: Any) -> np.ndarray:
+        """``d sigma / d cos(theta)`` in pb, ``theta`` the angle between the e- (+z) and the
+        mu-: ``s / (128 pi) [(|A_LL|^2 + |A_RR|^2)(1 + c)^2 + (|A_LR|^2 + |A_RL|^2)(1 - c)^2]``."""
+        c = np.asarray(c, dtype=np.float64)
+        same, mixed = amplitudes(self.s, LEPTON, LEPTON, self.params)
+        out = self.s / (128 * np.pi) * (same * (1 + c) ** 2 + mixed * (1 - c) ** 2)
+        return np.where(np.abs(c) <= 1, out, 0.0) * GEV2_TO_PB
+
     def events(self, r: Any) -> tuple[Any, np.ndarray, Any, Any, Any]:
         mom, x1, x2, _ = self.phase_space.map(r)
         xp = array_namespace(mom)
         return mom, np.array(self.pdg_ids), x1, x2, xp.zeros_like(x1) + self.sqrt_s
+
+    def exact_distributions(self) -> dict[str, tuple[Any, tuple[float, float]]]:
+        """``{observable: (d sigma / d obs in pb per unit, (lo, hi))}`` for event plots
+        (:func:`mcint.plots.plot_events`): ``cos_3``, the mu- (particle 3) to the e- beam (+z)."""
+        return {"cos_3": (self.dsigma_dcos, (-1.0, 1.0))}
 
     def __repr__(self) -> str:
         return f"EEMuMu(sqrt_s={self.sqrt_s}, z={self.params.z})"

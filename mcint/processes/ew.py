@@ -104,7 +104,10 @@ def me2(s: Any, t: Any, u: Any, f1: Fermion, f2: Fermion, p: EWParams) -> Any:
     return same * u * u + mixed * t * t
 
 
-def sigma_total(s: float, f1: Fermion, f2: Fermion, p: EWParams) -> float:
-    """Total cross section in GeV^-2 (no colour factors): ``s / (48 pi) sum |A_ij|^2``."""
-    same, mixed = amplitudes(float(s), f1, f2, p)
-    return float(s) / (48 * math.pi) * (same + mixed)
+def sigma_total(s: Any, f1: Fermion, f2: Fermion, p: EWParams) -> Any:
+    """Total cross section in GeV^-2 (no colour factors): ``s / (48 pi) sum |A_ij|^2``; a
+    float for a number ``s``, an array of the same shape for an array."""
+    if isinstance(s, (int, float)):
+        s = float(s)
+    same, mixed = amplitudes(s, f1, f2, p)
+    return s / (48 * math.pi) * (same + mixed)
