@@ -46,6 +46,7 @@ API = [
     ("mcint.observables", ["invariant_mass", "pt", "rapidity", "pseudorapidity", "delta_r",
                            "standard_observables"]),
     ("mcint.examples", ["Example", "get", "names"]),
+    ("mcint.umami", ["load", "MatrixElement", "UmamiError", "UmamiNonFiniteError", "Status"]),
     ("mcint.serialize", ["save", "load"]),
     ("mcint.plots", ["plot_training", "plot_weights", "plot_marginals", "plot_channels",
                      "plot_events", "plot_run"]),

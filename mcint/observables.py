@@ -1,4 +1,7 @@
-"""Physics observables of four-momenta ``(..., 4) = (E, px, py, pz)`` in GeV (numpy only).
+"""Physics observables of four-momenta ``(..., 4) = (E, px, py, pz)`` in GeV, for event files.
+
+The formulas are those of :mod:`mcint.phasespace.kinematics` (array-API code, also used by
+cuts); this module adds the host-side checks and the standard set of observables.
 
 * :func:`invariant_mass`, :func:`pt`, :func:`rapidity`, :func:`pseudorapidity`, :func:`phi`,
   :func:`cos_theta` -- of one momentum (or a sum of momenta) per event;
@@ -17,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .phasespace import kinematics as K
+
 __all__ = ["cos_theta", "delta_phi", "delta_r", "invariant_mass", "phi", "pseudorapidity", "pt",
            "rapidity", "standard_observables"]
 
@@ -31,35 +36,29 @@ def _p(p: Any) -> np.ndarray:
 
 def invariant_mass(p: Any) -> np.ndarray:
     """``sqrt(E^2 - |p|^2)``, clipped at 0 (rounding makes massless momenta slightly spacelike)."""
-    a = _p(p)
-    m2 = a[..., 0] ** 2 - np.sum(a[..., 1:] ** 2, axis=-1)
-    return np.sqrt(np.clip(m2, 0.0, None))
+    return K.mass(_p(p))
 
 
 def pt(p: Any) -> np.ndarray:
     """Transverse momentum ``sqrt(px^2 + py^2)``."""
-    a = _p(p)
-    return np.hypot(a[..., 1], a[..., 2])
+    return K.pt(_p(p))
 
 
 def rapidity(p: Any) -> np.ndarray:
     """``y = 1/2 log((E + pz) / (E - pz))`` (``+-inf`` along the beam)."""
-    a = _p(p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 0.5 * np.log((a[..., 0] + a[..., 3]) / (a[..., 0] - a[..., 3]))
+        return K.rapidity(_p(p))
 
 
 def pseudorapidity(p: Any) -> np.ndarray:
     """``eta = asinh(pz / pT)`` = ``-log tan(theta / 2)`` (``+-inf`` along the beam)."""
-    a = _p(p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.arcsinh(a[..., 3] / pt(a))
+        return K.eta(_p(p))
 
 
 def phi(p: Any) -> np.ndarray:
     """Azimuth ``atan2(py, px)`` in ``(-pi, pi]``."""
-    a = _p(p)
-    return np.arctan2(a[..., 2], a[..., 1])
+    return K.phi(_p(p))
 
 
 def cos_theta(p: Any) -> np.ndarray:
@@ -77,8 +76,10 @@ def delta_phi(p1: Any, p2: Any) -> np.ndarray:
 
 def delta_r(p1: Any, p2: Any, *, use_rapidity: bool = False) -> np.ndarray:
     """``sqrt(d_eta^2 + d_phi^2)`` (``use_rapidity``: with the rapidity ``y`` instead of eta)."""
-    f = rapidity if use_rapidity else pseudorapidity
-    return np.hypot(f(p1) - f(p2), delta_phi(p1, p2))
+    if not use_rapidity:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return K.delta_r(_p(p1), _p(p2))
+    return np.hypot(rapidity(p1) - rapidity(p2), delta_phi(p1, p2))
 
 
 # -- the standard set ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ from ..phasespace import (
     Propagator,
     channel_prior,
 )
-from ..phasespace.kinematics import mass2
+from ..phasespace.kinematics import dot
 from .ew import DOWN, GEV2_TO_PB, LEPTON, UP, EWParams, amplitudes, sigma_total
 
 __all__ = ["DrellYan"]
@@ -95,8 +95,9 @@ class DrellYan(MultiChannelIntegrand):
 
     def _terms(self, mom: Any, x1: Any, x2: Any) -> tuple[Any, dict]:
         s_hat = x1 * x2 * self.sqrt_s ** 2
-        t = mass2(mom[:, 0, :] - mom[:, 2, :])
-        u = mass2(mom[:, 0, :] - mom[:, 3, :])
+        # massless legs: t = -2 p1.p3 has no cancellation, unlike (p1 - p3)^2
+        t = -2 * dot(mom[:, 0, :], mom[:, 2, :])
+        u = -2 * dot(mom[:, 0, :], mom[:, 3, :])
         amps = {"u": amplitudes(s_hat, UP, LEPTON, self.params),
                 "d": amplitudes(s_hat, DOWN, LEPTON, self.params)}
         lumis = self._parton_lumis(x1, x2, s_hat)

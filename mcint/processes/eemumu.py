@@ -8,7 +8,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..phasespace import PhaseSpace, RamboOnDiet
-from ..phasespace.kinematics import mass2
+from ..phasespace.kinematics import dot
 from .ew import GEV2_TO_PB, LEPTON, EWParams, amplitudes, me2, sigma_total
 
 __all__ = ["EEMuMu"]
@@ -41,8 +41,9 @@ class EEMuMu:
     def __call__(self, r: Any) -> Any:
         mom, _, _, lw = self.phase_space.map(r)
         xp = array_namespace(mom)
-        t = mass2(mom[:, 0, :] - mom[:, 2, :])
-        u = mass2(mom[:, 0, :] - mom[:, 3, :])
+        # massless legs: t = -2 p1.p3 has no cancellation, unlike (p1 - p3)^2
+        t = -2 * dot(mom[:, 0, :], mom[:, 2, :])
+        u = -2 * dot(mom[:, 0, :], mom[:, 3, :])
         m = me2(self.s, t, u, LEPTON, LEPTON, self.params)
         return m * xp.exp(lw) * (GEV2_TO_PB / (2 * self.s))
 
