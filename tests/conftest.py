@@ -8,6 +8,9 @@ with the reason, so the GPU ones skip cleanly on CI.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +66,28 @@ def numerical_log_det(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 @pytest.fixture
 def num_log_det():
     return numerical_log_det
+
+
+UMAMI_SRC = Path(__file__).parent / "data" / "umami" / "ffbar_ll.c"
+
+
+@pytest.fixture(scope="session")
+def umami_lib(tmp_path_factory):
+    """``umami_lib(*flags) -> path``: the UMAMI 1.0 test library (tests/data/umami/ffbar_ll.c)
+    compiled with the system C compiler and ``flags`` (skips where there is no compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc/gcc) to build the UMAMI test libraries")
+    out = tmp_path_factory.mktemp("umami")
+    made: dict[str, Path] = {}
+
+    def lib(*flags: str) -> Path:
+        key = " ".join(flags)
+        if key not in made:
+            path = out / f"lib{len(made)}.so"
+            subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(path), str(UMAMI_SRC),
+                            *flags, "-lm"], check=True, capture_output=True)
+            made[key] = path
+        return made[key]
+
+    return lib

@@ -8,38 +8,13 @@ e+e- -> mu+mu- against the analytic formula at several energies.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mcint import umami
 from mcint.processes import ew
-
-SRC = Path(__file__).parent / "data" / "umami" / "ffbar_ll.c"
-
-
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler (cc/gcc) to build the UMAMI test libraries")
-    out = tmp_path_factory.mktemp("umami")
-    made: dict[str, Path] = {}
-
-    def lib(*flags: str) -> Path:
-        key = " ".join(flags)
-        if key not in made:
-            path = out / f"lib{len(made)}.so"
-            subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(path), str(SRC), *flags,
-                            "-lm"], check=True, capture_output=True)
-            made[key] = path
-        return made[key]
-
-    return lib
 
 
 def two_body(sqrt_s: np.ndarray, cos: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -55,22 +30,22 @@ def two_body(sqrt_s: np.ndarray, cos: np.ndarray, phi: np.ndarray) -> np.ndarray
     return p
 
 
-def test_metadata(build):
-    me = umami.load(build())
+def test_metadata(umami_lib):
+    me = umami.load(umami_lib())
     assert (me.particle_count, me.diagram_count, me.helicity_count) == (4, 2, 4)
     assert me.device == "cpu" and me.color_count is None
     np.testing.assert_array_equal(me.masses, np.zeros(4))
-    assert umami.load(build("-DNO_MASSES")).masses is None
+    assert umami.load(umami_lib("-DNO_MASSES")).masses is None
 
 
 @pytest.mark.parametrize("flavor,fermion,colour", [(0, ew.LEPTON, 1.0), (1, ew.UP, 1 / 3),
                                                    (2, ew.DOWN, 1 / 3)])
-def test_matrix_element_matches_the_electroweak_formula(build, flavor, fermion, colour):
+def test_matrix_element_matches_the_electroweak_formula(umami_lib, flavor, fermion, colour):
     rng = np.random.default_rng(flavor)
     n = 1000
     sqrt_s = rng.uniform(20, 300, n)
     p = two_body(sqrt_s, rng.uniform(-1, 1, n), rng.uniform(0, 2 * np.pi, n))
-    out = umami.load(build())(p, flavor=flavor, outputs=("matrix_element", "diagram_amp2"))
+    out = umami.load(umami_lib())(p, flavor=flavor, outputs=("matrix_element", "diagram_amp2"))
     s = sqrt_s ** 2
     t = -0.5 * s * (1 - (p[:, 2, 3] / p[:, 2, 0]))
     u = -s - t
@@ -82,12 +57,12 @@ def test_matrix_element_matches_the_electroweak_formula(build, flavor, fermion, 
     assert out["diagram_amp2"].shape == (n, 2) and np.all(out["diagram_amp2"] >= 0)
 
 
-def test_drell_yan_partonic_matrix_element_per_point(build):
+def test_drell_yan_partonic_matrix_element_per_point(umami_lib):
     """The library's u ubar / d dbar -> l- l+ against the built-in DrellYan's terms."""
     from mcint.processes import DrellYan
 
     dy = DrellYan(zprime_mass=0.0)
-    me = umami.load(build())
+    me = umami.load(umami_lib())
     rng = np.random.default_rng(3)
     r = rng.random((500, 4))
     mom, x1, x2, _ = dy.phase_spaces[1].map(r)
@@ -113,9 +88,9 @@ def test_drell_yan_partonic_matrix_element_per_point(build):
 
 
 
-def test_ee_mumu_cross_section_at_several_energies(build):
+def test_ee_mumu_cross_section_at_several_energies(umami_lib):
     """sigma = int |M|^2 / (2 s) dPhi_2 by Gauss-Legendre in cos: the analytic formula."""
-    me = umami.load(build())
+    me = umami.load(umami_lib())
     x, w = np.polynomial.legendre.leggauss(32)
     for sqrt_s in (10.0, 60.0, 91.1876, 200.0, 1000.0):
         p = two_body(np.full(32, sqrt_s), x, np.zeros(32))
@@ -127,8 +102,8 @@ def test_ee_mumu_cross_section_at_several_energies(build):
         assert sigma == pytest.approx(exact, rel=1e-12), sqrt_s
 
 
-def test_helicity_and_diagram_choices_follow_their_shares(build):
-    me = umami.load(build())
+def test_helicity_and_diagram_choices_follow_their_shares(umami_lib):
+    me = umami.load(umami_lib())
     n = 40_000
     p = two_body(np.full(n, 91.1876), np.full(n, 0.3), np.zeros(n))
     rng = np.random.default_rng(0)
@@ -143,15 +118,15 @@ def test_helicity_and_diagram_choices_follow_their_shares(build):
     assert set(np.unique(out["helicity_index"])) <= {0, 1, 2, 3}
 
 
-def test_parameters_and_param_card(build, tmp_path):
+def test_parameters_and_param_card(umami_lib, tmp_path):
     card = tmp_path / "param_card.dat"
     card.write_text("# test card\nMZ 100.0\nWZ 3.0\n")
-    me = umami.load(build(), param_card=card)
+    me = umami.load(umami_lib(), param_card=card)
     assert me.get_parameter("MZ") == 100.0
     me.set_parameter("MZ", 91.1876)
     me.set_parameter("WZ", 2.4952)
     p = two_body(np.array([91.1876]), np.array([0.0]), np.array([0.0]))
-    ref = umami.load(build())(p)["matrix_element"]
+    ref = umami.load(umami_lib())(p)["matrix_element"]
     np.testing.assert_allclose(me(p)["matrix_element"], ref, rtol=1e-14)
     # a thread gets its own instance, with the parameters set before it started
     got = {}
@@ -161,8 +136,8 @@ def test_parameters_and_param_card(build, tmp_path):
     np.testing.assert_allclose(got["matrix_element"], ref, rtol=1e-14)
 
 
-def test_batches_of_any_size(build):
-    me = umami.load(build())
+def test_batches_of_any_size(umami_lib):
+    me = umami.load(umami_lib())
     rng = np.random.default_rng(1)
     p = two_body(np.full(7, 50.0), rng.uniform(-1, 1, 7), rng.uniform(0, 6, 7))
     full = me(p)["matrix_element"]
@@ -171,8 +146,8 @@ def test_batches_of_any_size(build):
 
 
 @pytest.mark.parametrize("status", [1, 2, 3, 4, 6, 7])
-def test_every_error_status_is_one_clear_error(build, status):
-    me = umami.load(build(f"-DFAIL_STATUS={status}"))
+def test_every_error_status_is_one_clear_error(umami_lib, status):
+    me = umami.load(umami_lib(f"-DFAIL_STATUS={status}"))
     p = two_body(np.full(2, 50.0), np.zeros(2), np.zeros(2))
     with pytest.raises(umami.UmamiError) as exc:
         me(p)
@@ -181,27 +156,27 @@ def test_every_error_status_is_one_clear_error(build, status):
     assert str(me.path) in msg
 
 
-def test_failing_initialisation_bad_card_missing_symbol_and_nan(build, tmp_path):
+def test_failing_initialisation_bad_card_missing_symbol_and_nan(umami_lib, tmp_path):
     with pytest.raises(umami.UmamiError, match="umami_initialize.*ERROR"):
-        umami.load(build("-DFAIL_INIT=1"))
+        umami.load(umami_lib("-DFAIL_INIT=1"))
     with pytest.raises(umami.UmamiError, match="param card"):
-        umami.load(build(), param_card=tmp_path / "missing.dat")
+        umami.load(umami_lib(), param_card=tmp_path / "missing.dat")
     with pytest.raises(umami.UmamiError, match="does not export umami_free"):
-        umami.load(build("-DNO_FREE"))
+        umami.load(umami_lib("-DNO_FREE"))
     with pytest.raises(umami.UmamiError, match="does not exist"):
         umami.load(tmp_path / "nothing.so")
     junk = tmp_path / "junk.so"
     junk.write_bytes(b"not a shared library")
     with pytest.raises(umami.UmamiError, match="cannot load"):
         umami.load(junk)
-    me = umami.load(build("-DRETURN_NAN"))
+    me = umami.load(umami_lib("-DRETURN_NAN"))
     p = two_body(np.full(5, 50.0), np.zeros(5), np.zeros(5))
     with pytest.raises(umami.UmamiNonFiniteError, match="2 non-finite"):
         me(p)
 
 
-def test_bad_arguments(build):
-    me = umami.load(build())
+def test_bad_arguments(umami_lib):
+    me = umami.load(umami_lib())
     with pytest.raises(ValueError, match=r"shape \(n, 4, 4\)"):
         me(np.zeros((3, 3, 4)))
     p = two_body(np.full(3, 50.0), np.zeros(3), np.zeros(3))
