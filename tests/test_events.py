@@ -301,3 +301,39 @@ def test_sigkill_mid_write_never_leaves_a_corrupt_file(tmp_path, suffix):
     write_npz(path.with_suffix(".npz"), np.zeros((1, 1)), np.zeros(1))
     if suffix == ".npz":
         assert _leftovers(tmp_path) == []
+
+
+def test_lhe_gz_banner_and_pdf_lines_read_back(tmp_path):
+    """``.lhe.gz``: gzip members per checkpoint read as one file by pylhe; the banner blocks
+    and the ``#pdf`` lines are in the file."""
+    import dataclasses
+    import gzip
+
+    from mcint.events import format_of
+
+    assert format_of("x.LHE.gz") == "lhe"
+    info = dataclasses.replace(INFO, banner={"MGRunCard": "[beam]\ne_cm = 13000.0\n",
+                                             "slha": "BLOCK MASS\n  23 9.118760e+01\n"})
+    path = tmp_path / "ev.lhe.gz"
+    ev = [dy_events(4, 1), dy_events(3, 2)]
+    for b in ev:
+        n = len(b)
+        b.pdf = np.column_stack([b.pdg[:, 0], b.pdg[:, 1], np.full(n, 0.01), np.full(n, 0.02),
+                                 np.full(n, 91.0)])
+    with open_writer(path, info) as w:
+        w.write(ev[0])
+        w.checkpoint()                   # a gzip member ends here; the snapshot is a valid file
+        _, snap = _read(path)
+        assert len(snap) == 4 and "mcint: incomplete" in gzip.open(path, "rt").read()
+        w.write(ev[1])
+    text = gzip.open(path, "rt").read()
+    assert "<MGRunCard>" in text and "e_cm = 13000.0" in text and "<slha>" in text
+    assert text.count("#pdf ") == 7 and text.rstrip().endswith("</LesHouchesEvents>")
+    f, events = _read(path)
+    assert len(events) == 7
+    assert f.init.procInfo[0].xSection == pytest.approx(INFO.xsec)
+    mom = np.concatenate([b.momenta for b in ev])
+    np.testing.assert_allclose([[p.e, p.px, p.py, p.pz] for p in events[5].particles], mom[5],
+                               rtol=1e-9, atol=1e-7)
+    with pytest.raises(ValueError, match="not a valid XML tag"):
+        open_writer(tmp_path / "bad.lhe", dataclasses.replace(INFO, banner={"a b": "x"}))

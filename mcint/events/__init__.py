@@ -42,13 +42,17 @@ FORMATS = {".lhe": "lhe", ".lheh5": "lheh5", ".h5": "lheh5", ".hdf5": "lheh5", "
 
 
 def format_of(path: str | os.PathLike[str]) -> str:
-    """The event format implied by a file name (``.lhe``, ``.lheh5``/``.h5``/``.hdf5``, ``.npz``)."""
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    """The event format implied by a file name (``.lhe``, ``.lhe.gz``, ``.lheh5``/``.h5``/``.hdf5``,
+    ``.npz``)."""
+    name = os.fspath(path).lower()
+    if name.endswith(".lhe.gz"):
+        return "lhe"
+    suffix = os.path.splitext(name)[1]
     try:
         return FORMATS[suffix]
     except KeyError:
         raise ValueError(f"cannot tell the event format of {os.fspath(path)!r}: use one of "
-                         f"{', '.join(sorted(FORMATS))}") from None
+                         f"{', '.join(sorted(FORMATS))}, .lhe.gz") from None
 
 
 def open_writer(path: str | os.PathLike[str], info: RunInfo | None = None, *,

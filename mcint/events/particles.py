@@ -41,6 +41,8 @@ class ParticleEvents:
     process_id: IDPRUP, scalar or ``(n,)``.
     channel: ``(n,)`` channel index (written as an optional ``#`` line / extra dataset).
     trials: ``(n,)`` points drawn since the previous event (LHEH5 ``trials`` column).
+    pdf: ``(n, 5)`` ``(id1, id2, x1, x2, scale)`` of the partons taken from the PDFs (written as
+        an LHE ``#pdf`` line), or ``None``.
     """
 
     momenta: Any
@@ -56,6 +58,7 @@ class ParticleEvents:
     process_id: Any = 1
     channel: Any = None
     trials: Any = None
+    pdf: Any = None
     spin: float = 9.0
     lifetime: float = 0.0
 
@@ -104,6 +107,11 @@ class ParticleEvents:
             self.channel = _per_event(self.channel, "channel", n, np.int64)
         if self.trials is not None:
             self.trials = _per_event(self.trials, "trials", n, np.float64)
+        if self.pdf is not None:
+            self.pdf = _np(self.pdf, np.float64)
+            if self.pdf.shape != (n, 5) or not np.all(np.isfinite(self.pdf)):
+                raise ValueError(f"pdf must be finite with shape ({n}, 5) = (id1, id2, x1, x2, "
+                                 f"scale), got {self.pdf.shape}")
         if not np.all(np.isfinite(self.momenta)):
             raise ValueError("momenta contain NaN or inf")
         if not np.all(np.isfinite(self.weight)):
@@ -169,6 +177,8 @@ class RunInfo:
     process_id: int = 1
     #: free-form metadata stored in the header (JSON)
     meta: dict[str, Any] | None = None
+    #: header blocks ``{tag: text}`` (e.g. ``{"MGRunCard": ..., "slha": param_card}``)
+    banner: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("xsec", "xerr"):
