@@ -117,3 +117,73 @@ def test_scales():
         scale("transverse_mas", p)
     with pytest.raises(ValueError, match="positive number"):
         scale(-1.0, p)
+
+
+def _event(parts):
+    """One event: two beams along z, then final-state (E, px, py, pz) vectors."""
+    fs = np.array(parts, dtype=np.float64)
+    e = fs[:, 0].sum()
+    pz = fs[:, 3].sum()
+    beams = np.array([[(e + pz) / 2, 0, 0, (e + pz) / 2], [(e - pz) / 2, 0, 0, -(e - pz) / 2]])
+    return np.concatenate([beams, fs])[None]
+
+
+def _massless(pt, eta, phi):
+    return [pt * math.cosh(eta), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)]
+
+
+def test_particle_group_cuts():
+    from mcint.collider import ParticleCuts
+
+    out = (11, -11, 21, 2)          # two leptons, two jets
+    ev = _event([_massless(30, 0.5, 0), _massless(25, -1.0, 3.0), _massless(40, 2.0, 1.0),
+                 _massless(15, 4.0, 1.2)])
+
+    def passes(spec):
+        return bool(ParticleCuts(out, spec).mask(ev)[0])
+
+    assert passes({"pt_min": {"lepton": 20, "jet": 10}})
+    assert not passes({"pt_min": {"jet": 20}})                   # the quark has pT 15
+    assert passes({"pt_max": {"lepton": 31}}) and not passes({"pt_max": {"lepton": 29}})
+    assert passes({"eta_max": {"lepton": 1.1}}) and not passes({"eta_max": {"jet": 3.0}})
+    # jets at (eta, phi) = (2, 1) and (4, 1.2): Delta R = sqrt(4 + 0.04)
+    dr = math.hypot(2.0, 0.2)
+    assert passes({"dr_min": {"jet_jet": dr - 1e-6}})
+    assert not passes({"dr_min": {"jet_jet": dr + 1e-6}})
+    m_ll = K_mass(ev[0, 2] + ev[0, 3])
+    assert passes({"mass_min": {"lepton_lepton": m_ll - 1e-6}})
+    assert not passes({"mass_max": {"lepton_lepton": m_ll - 1e-6}})
+    rs = K_mass(ev[0, 0] + ev[0, 1])
+    assert passes({"sqrt_s_min": rs - 1e-6}) and not passes({"sqrt_s_max": rs - 1e-6})
+    # missing transverse momentum: the vector sum of the neutrinos
+    ev2 = _event([_massless(30, 0, 0), _massless(20, 1, math.pi), _massless(50, 0, 0.5)])
+    cuts = ParticleCuts((12, -12, 11), {"pt_min": {"missing": 9.9}})
+    assert bool(cuts.mask(ev2)[0]) and not ParticleCuts(
+        (12, -12, 11), {"pt_min": {"missing": 10.1}}).mask(ev2)[0]
+    with pytest.raises(ValueError, match="did you mean 'pt_min'"):
+        ParticleCuts(out, {"pt_mn": {"jet": 1}})
+    with pytest.raises(ValueError, match="unknown group 'jets'.*did you mean 'jet'"):
+        ParticleCuts(out, {"pt_min": {"jets": 1}})
+    with pytest.raises(ValueError, match="pair of groups"):
+        ParticleCuts(out, {"dr_min": {"jet": 0.4}})
+    with pytest.raises(ValueError, match=">= 0"):
+        ParticleCuts(out, {"pt_min": {"jet": -1}})
+
+
+def K_mass(p):
+    return math.sqrt(max(p[0] ** 2 - p[1] ** 2 - p[2] ** 2 - p[3] ** 2, 0.0))
+
+
+def test_cuts_in_a_hadronic_process_remove_exactly_the_cut_points(umami_lib, synthetic_pdf):
+    from mcint.collider import ParticleCuts
+
+    dy, full = make(umami_lib, synthetic_pdf)
+    cuts = ParticleCuts((11, -11), {"pt_min": {"lepton": 25}, "eta_max": {"lepton": 2.5}})
+    _, cut = make(umami_lib, synthetic_pdf, cuts=cuts)
+    r = np.random.default_rng(5).random((4000, 4))
+    a, b = full.evaluate(r, 1).value, cut.evaluate(r, 1).value
+    mom = np.asarray(dy.phase_spaces[1].map(r)[0])
+    keep = cuts.mask(mom)
+    assert 0.1 < keep.mean() < 0.9
+    np.testing.assert_array_equal(b[~keep], 0.0)
+    np.testing.assert_array_equal(b[keep], a[keep])
