@@ -111,8 +111,9 @@ def run_vegas(f, dims, calls, nitn_train, nitn, seed):
 
 def run_mcint(f, dims, calls, nitn_train, nitn, seed, backend):
     v = VEGAS(f, dims, backend=backend, seed=seed)
-    v.train(calls, nitn=nitn_train)
-    r = v.integrate(calls, nitn=nitn)
+    # mcint's calls are the total of all iterations (vegas' neval is per iteration)
+    v.train(calls * nitn_train, nitn=nitn_train)
+    r = v.integrate(calls * nitn, nitn=nitn)
     return r.value, r.error
 
 

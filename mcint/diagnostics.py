@@ -12,6 +12,10 @@ once), so they are plain numpy code.
 * :func:`unweighting_efficiency` -- ``<w> / w_max`` with the maximum weight taken as the median of
   the bootstrap distribution of the sample maximum (arXiv:2001.10028), computed exactly from the
   order statistics instead of by drawing replicas.
+
+Every metric is independent of the weights' scale: weights far from 1 are divided by a power of
+two (exact) before their squares are formed, so ``1e-200`` or ``1e200`` weights give the same
+digits as weights of order one, times the scale.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .results import pow2_scale
 
 __all__ = [
     "ChannelStats",
@@ -54,10 +60,26 @@ def _nonempty(w: np.ndarray) -> None:
         raise ValueError(f"weights contain {int((~np.isfinite(w)).sum())} non-finite values")
 
 
+def _unit(w: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(w / s, s)`` with ``s`` a power of two bringing finite ``|w|`` near 1 (1 if already)."""
+    s = pow2_scale(_absmax(w))
+    return (w / s if s != 1.0 else w), s
+
+
+def _absmax(w: np.ndarray) -> float:
+    """Largest finite ``|w|`` (0 for none); two reductions, no temporary in the usual case."""
+    m = max(float(w.max()), -float(w.min())) if w.size else 0.0
+    if not math.isfinite(m):
+        fin = w[np.isfinite(w)]
+        m = max(float(fin.max()), -float(fin.min())) if fin.size else 0.0
+    return m
+
+
 def relative_std(weights: Any) -> float:
     """``std(w) / |mean(w)|`` (population std); ``inf`` when the mean is zero."""
     w = _host(weights)
     _nonempty(w)
+    w = _unit(w)[0]  # a ratio: the scale cancels, the squares must not under/overflow
     mean = float(np.mean(w))
     std = float(np.std(w))
     return std / abs(mean) if mean != 0 else math.inf
@@ -196,6 +218,7 @@ def channel_table(weights: Any, channels: Any, n_channels: int,
     if c.size and (c.min() < 0 or c.max() >= n_channels):
         raise ValueError(f"channel indices must be in [0, {n_channels}), got "
                          f"[{c.min()}, {c.max()}]")
+    w, scale = _unit(w)   # squares of 1e-200 weights would underflow; scaled back below
     counts = np.bincount(c, minlength=n_channels)
     s1 = np.bincount(c, w, minlength=n_channels)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -203,11 +226,12 @@ def channel_table(weights: Any, channels: Any, n_channels: int,
         dev2 = np.bincount(c, (w - means[c]) ** 2, minlength=n_channels)
         var = np.where(counts > 0, dev2 / np.maximum(counts, 1), np.nan)
         err = np.where(counts > 1, np.sqrt(var / np.maximum(counts - 1, 1)), np.nan)
-    total = float(means.sum())
+    total = float(means.sum()) * scale
     total_err = float(np.sqrt(np.nansum(np.where(counts > 1, var / np.maximum(counts - 1, 1),
-                                                 0.0))))
-    return ChannelStats(integrals=means, errors=err, stds=np.sqrt(var), counts=counts,
-                        total=total, total_error=total_err, names=list(names or []))
+                                                 0.0)))) * scale
+    return ChannelStats(integrals=means * scale, errors=err * scale, stds=np.sqrt(var) * scale,
+                        counts=counts, total=total, total_error=total_err,
+                        names=list(names or []))
 
 
 def stratified_relative_std(stds: Any, integral: float) -> float:

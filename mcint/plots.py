@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import math
 import os
 import warnings
@@ -193,8 +192,12 @@ def plot_run(run_json: str | os.PathLike[str], out_dir: str | os.PathLike[str]) 
     distributions of the built-in example it ran (where hist and pylhe/h5py are installed; a
     file that cannot be read gives a warning, not an error).
     """
+    from .serialize import parse_json
+
     run_json = Path(run_json)
-    rep = json.loads(run_json.read_text())
+    rep = parse_json(run_json.read_bytes(), str(run_json), "run file", ValueError)
+    if not isinstance(rep, dict):
+        raise ValueError(f"{str(run_json)!r} is not an mcint run file")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []

@@ -13,7 +13,9 @@ Averages are weighted by inverse variance (``weighted=True``, used while adaptin
 does) or plain means (``weighted=False``, for iterations with a frozen sampler, whose
 estimates are identically distributed). Iterations with zero error (e.g. an integrand that is
 zero everywhere) are exact: they dominate the weighted average and give ``error == 0``, with no
-division by zero anywhere.
+division by zero anywhere. The average does not depend on the integral's scale: values and errors
+far from 1 are divided by a power of two (exact) before their squares are formed, so neither
+``1e-200`` nor ``1e200`` loses its error to underflow or overflow.
 """
 
 from __future__ import annotations
@@ -23,7 +25,25 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["IterationResult", "Result", "format_value", "gammaincc"]
+__all__ = ["IterationResult", "Result", "format_value", "gammaincc", "pow2_scale"]
+
+#: numbers within ``[2**-SAFE_EXP, 2**SAFE_EXP]`` are used as they are: sums of their squares
+#: stay far inside float32's and float64's range; outside it they are rescaled (pow2_scale)
+SAFE_EXP = 32
+
+
+def pow2_scale(m: float, safe: int = SAFE_EXP) -> float:
+    """The power of two ``s`` with ``|m| / s`` in ``[0.5, 1)``, or ``1.0`` when ``m`` is 0, not
+    finite, or already within ``[2**-safe, 2**safe]``.
+
+    Dividing by ``s`` is exact (only the exponent changes), so a computation on ``x / s`` gives
+    the same digits as on ``x`` -- without squares that underflow (``1e-200``) or overflow
+    (``1e200``). ``s`` and ``1 / s`` are normal floats.
+    """
+    a = abs(float(m))
+    if a == 0.0 or not math.isfinite(a) or 2.0**-safe <= a <= 2.0**safe:
+        return 1.0
+    return math.ldexp(1.0, min(max(math.frexp(a)[1], -1022), 1022))
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,8 @@ class IterationResult:
 
     @property
     def variance(self) -> float:
-        return float(self.error) ** 2
+        e = float(self.error)
+        return e * e  # inf, not OverflowError, past 1e154 (Result rescales before squaring)
 
     def __repr__(self) -> str:
         return format_value(self.value, self.error)
@@ -95,12 +116,19 @@ class Result:
 
     # -- the average -----------------------------------------------------------------------
     def _stats(self, its: list[IterationResult]) -> tuple[float, float, float]:
-        """(value, error, chi2) of the average of ``its``."""
-        n = len(its)
-        if n == 0:
+        """(value, error, chi2) of the average of ``its``, computed on values and errors divided
+        by a common power of two (exact), so that their squares neither underflow nor overflow."""
+        if not its:
             return math.nan, math.nan, 0.0
-        vals = [float(it.value) for it in its]
-        vars_ = [it.variance for it in its]
+        pairs = [(float(it.value), float(it.error)) for it in its]
+        s = pow2_scale(max((abs(x) for p in pairs for x in p if math.isfinite(x)), default=0.0))
+        vals = [v / s for v, _ in pairs]
+        mean, err, chi2 = self._average(vals, [(e / s) * (e / s) for _, e in pairs])
+        return mean * s, err * s, chi2
+
+    def _average(self, vals: list[float], vars_: list[float]) -> tuple[float, float, float]:
+        """(value, error, chi2) of estimates ``vals`` with variances ``vars_``."""
+        n = len(vals)
         if not self.weighted:
             mean = math.fsum(vals) / n
             varsum = math.fsum(vars_)

@@ -273,9 +273,29 @@ def test_18_pickle_payloads_are_refused_without_unpickling(files, tmp_path):
         dst.writestr("evil.npy", buf.getvalue())
     assert b"PWNED" in path.read_bytes()  # the payload really is in the file
     for load in (lambda: VEGAS.load(str(path), g), lambda: serialize.load(path)):
-        with pytest.raises(ModelFileError, match="Object arrays cannot be loaded"):
+        with pytest.raises(ModelFileError, match=r"evil.npz: field 'header.arrays.evil.dtype' "
+                                                 r"must be a plain numeric dtype"):
             load()
+    # a manifest that lies (float64): the entry's own npy header is refused before any data
+    header["arrays"]["evil"]["dtype"] = "float64"
+    lying = _replace_meta(path, tmp_path / "lying.npz", header)
+    with pytest.raises(ModelFileError, match=r"lying.npz: corrupt model file: entry 'evil' has "
+                                             r"an unreadable npy header .*never objects"):
+        serialize.load(lying)
     assert not marker.exists()
+
+
+def _replace_meta(src, dst, header):
+    """``src`` with its metadata entry replaced by ``header`` (valid zip CRCs: no damage)."""
+    with zipfile.ZipFile(src) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    entries["__meta__.npy"] = buf.getvalue()
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    return dst
 
 
 def test_19_truncated_empty_and_bit_flipped_files(files, tmp_path):
@@ -344,8 +364,8 @@ def test_22_arrays_with_wrong_shapes_or_dtypes(files, tmp_path):
     def narrow(meta, arrays):
         arrays["grid"] = arrays["grid"].astype(np.int64)
 
-    with pytest.raises(ModelFileError, match=r"grid must be a float array of shape \(2, ninc "
-                                             r"\+ 1\), got int64"):
+    with pytest.raises(ModelFileError, match=r"array 'grid' must be a float array of shape "
+                                             r"\(2, ninc \+ 1\) with ninc >= 2, got int64"):
         VEGAS.load(_rewrite(files / "v.npz", tmp_path / "a.npz", edit_arrays=narrow), g)
 
     def reshape(meta, arrays):
@@ -376,14 +396,15 @@ def test_23_checkpoint_with_missing_entries(files, tmp_path):
     def drop_state(meta, arrays):
         del meta["state"]["rng_train"]
 
-    with pytest.raises(ModelFileError, match="checkpoint state lacks 'rng_train'"):
+    with pytest.raises(ModelFileError, match=r"a.npz: field 'state.rng_train' is missing "
+                                             r"\(corrupt, or written by another mcint"):
         Integrator.resume(_rewrite(files / "ck.npz", tmp_path / "a.npz",
                                    edit_arrays=drop_state), g)
 
     def drop_all(meta, arrays):
         del meta["state"]
 
-    with pytest.raises(ModelFileError, match="checkpoint metadata lacks 'options'/'state'"):
+    with pytest.raises(ModelFileError, match=r"b.npz: field 'meta.state' is missing"):
         Integrator.resume(_rewrite(files / "ck.npz", tmp_path / "b.npz", edit_arrays=drop_all),
                           g)
 
@@ -459,3 +480,717 @@ def test_28_nis_absurd_sizes_get_a_memory_message():
                                           r"1000000000000 points at once and ran out of memory "
                                           r"\(.*\); pass iterations=k"):
         it.integrate(10**12)
+
+
+# -- 29-34: integrand scale, points the integrand writes, seeds, calls and other options -------
+@pytest.mark.parametrize("c", [1e-200, 1e200])
+def test_29_integrand_scale_does_not_change_the_answer(c):
+    # before: error 0.0 at 1e-200 (squares underflowed), OverflowError from results at 1e200
+    ref = VEGAS(g, 2, seed=1).integrate(3_000, nitn=3)
+    r = VEGAS(lambda x: c * g(x), 2, seed=1).integrate(3_000, nitn=3)
+    assert r.error > 0
+    assert r.value / c == pytest.approx(ref.value, rel=1e-12)
+    assert r.error / r.value == pytest.approx(ref.error / ref.value, rel=1e-12)
+    pytest.importorskip("torch")
+    # float32 NIS: 1e-46 is below float32's smallest number; before: 0 +- 0
+    a = Integrator(g, 2, seed=0, **SMALL)
+    b = Integrator(lambda x: 1e-46 * g(x), 2, seed=0, **SMALL)
+    for it in (a, b):
+        it.train(500)
+    ra, rb = a.integrate(1_000), b.integrate(1_000)
+    assert rb.error > 0 and rb.value / 1e-46 == pytest.approx(ra.value, rel=1e-3)
+
+
+def _writes_points(x):
+    v = x[:, 0].copy()
+    x[:] = 0.5          # would turn every sampled event into (0.5, 0.5)
+    return v
+
+
+class _WritesR(MultiChannelIntegrand):
+    dims, n_channels = 2, 2
+
+    def evaluate(self, r, c):
+        r[:, 0] = 0.5
+        return ChannelEval(np.ones(len(r)), np.full((len(r), 2), 0.5))
+
+
+def test_30_integrand_writing_into_its_points_is_refused():
+    with pytest.raises(IntegrandError, match=r"the integrand Integrand\(_writes_points, dims=2\) "
+                                             r"wrote into its input points x; .*read-only"):
+        vegas_run(_writes_points)
+    # reading them is fine, also returning a view of them: the values are copied
+    v = VEGAS(lambda x: x[:, 0], 2, seed=0)
+    v.train(1_000, nitn=2)
+    b = v.sample(200)
+    assert b.x.flags.writeable and b.f.flags.writeable and np.unique(b.x).size > 100
+    pytest.importorskip("torch")
+    with pytest.raises(IntegrandError, match=r"wrote into its input points x"):
+        Integrator(_writes_points, 2, seed=0, **SMALL).train(500)
+    with pytest.raises(IntegrandError, match=r"_WritesR.evaluate for channel 0 .*read-only; "
+                                             r"evaluate must not write into its points r"):
+        Integrator(_WritesR(), seed=0, **SMALL).train(500)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, np.random.default_rng(0), "1"],
+                         ids=["negative", "float", "bool", "generator", "str"])
+def test_31_seeds_are_checked_alike_by_vegas_and_nis(seed):
+    msg = "seed must be a non-negative integer or None, got "
+    with pytest.raises(ValueError, match=msg):
+        VEGAS(g, 2, seed=seed)
+    with pytest.raises(ValueError, match=msg):
+        Integrator(g, 2, seed=seed)
+    assert Integrator(g, 2, seed=np.uint32(3)).options["seed"] == 3
+
+
+def test_32_the_nan_advice_is_an_option_the_integrator_takes():
+    pytest.importorskip("torch")
+    f = lambda x: np.where(x[:, 0] > 0.9, np.nan, 1.0)  # noqa: E731
+    with pytest.raises(NonFiniteIntegrandError, match=r"pass nonfinite='zero' to count them"):
+        Integrator(f, 2, seed=0, **SMALL).train(500)
+    it = Integrator(f, 2, seed=0, nonfinite="zero", **SMALL)
+    it.train(500)
+    assert it.nonfinite_points > 0 and np.isfinite(it.integrate(500).value)
+
+
+def test_33_calls_are_a_total_budget_with_at_least_10_per_iteration():
+    seen = []
+    v = VEGAS(lambda x: seen.append(len(x)) or g(x), 2, seed=0)
+    v.train(20_000, nitn=10)            # 10 iterations of about 2_000, not 10 x 20_000
+    assert 0.9 * 20_000 <= sum(seen) <= 20_000
+    with pytest.raises(ValueError, match=r"calls=50 over nitn=10 iterations gives 5 calls per "
+                                         r"iteration; need at least 10 per iteration"):
+        v.train(50, nitn=10)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: Integrator(g, 2, channel_weights="no"), "channel_weights must be True or False"),
+    (lambda: Integrator(g, 2, vegas_init="no"), "vegas_init must be True or False, got 'no'"),
+    (lambda: Integrator(g, 2, split_sign=1), "split_sign must be False, True or 'auto', got 1"),
+    (lambda: Integrator(g, 2, history_length=0), "history_length must be an integer >= 1"),
+    (lambda: Integrator(g, 2, drop_interval=0), "drop_interval must be an integer >= 1, got 0"),
+    (lambda: Integrator(g, 2, freeze_channel_weights=-1),
+     "freeze_channel_weights must be an integer >= 0, got -1"),
+    (lambda: Integrator(g, 2, cw_hidden=[0]), r"cw_hidden\[i\] must be an integer >= 1, got 0"),
+    (lambda: Integrator(g, 2, prior=[-1, 2]), "prior must be 'integrand', 'uniform' or finite"),
+    (lambda: Integrator(g, 2, **SMALL).integrate(100, iterations=0),
+     "iterations must be an integer >= 1, got 0"),
+    (lambda: Integrator(g, 2, **SMALL).integrate(100, uniform_ratio=2),
+     r"uniform_ratio must be in \[0, 1\], got 2"),
+    (lambda: VEGAS(g, 2, neval_frac="a"), r"neval_frac must be a number in \[0, 1\], got 'a'"),
+    (lambda: VEGAS(g, 2).integrate(1_000, adapt="x"), "adapt must be True or False, got 'x'"),
+    (lambda: VEGAS(g, 2).sample(10, stratified="yes"), "stratified must be True or False"),
+], ids=["channel_weights", "vegas_init", "split_sign", "history_length", "drop_interval",
+        "freeze", "cw_hidden", "prior", "iterations", "uniform_ratio", "neval_frac", "adapt",
+        "stratified"])
+def test_34_options_that_were_taken_as_given(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+# -- C1-C14: the command line's runs, resume and messages --------------------------------------
+CLI_FAST = ["--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",
+            "20000", "--progress", "none", "--no-plot"]
+
+
+def _cli(capsys, *argv):
+    """(exit status, stdout, stderr lines) of ``mcint ARGV`` run in this process."""
+    from mcint.cli import main
+
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, [ln for ln in err.splitlines() if ln.strip()]
+
+
+def _temps(d):
+    return sorted(p.name for p in d.iterdir() if p.name.endswith((".tmp", ".part")))
+
+
+@pytest.mark.parametrize("target,file", [("camel", "events.npz"),
+                                         ("ee-mumu", "diagnostics.npz")])
+def test_C1_full_disk_is_one_line_and_leaves_no_temporary(tmp_path, capsys, monkeypatch,
+                                                          target, file):
+    import errno
+
+    if target == "ee-mumu":
+        pytest.importorskip("mcint.processes")
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # every .npz write hits a full disk: camel's npz events; ee-mumu (LHE events) the model,
+    # which is only a warning, then diagnostics.npz
+    monkeypatch.setattr(np, "savez", full)
+    out = tmp_path / "o"
+    rc, _, err = _cli(capsys, "run", target, "--sampler", "vegas", "--events", "50", "--out",
+                      out, *CLI_FAST)
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith("mcint: error: no space left on device writing "), err
+    assert file in err[0] and "MCINT_DEBUG" not in err[0]
+    assert _temps(out) == []                    # failed writes take their temporaries along
+
+
+def test_C2_temporaries_of_killed_runs_are_removed_foreign_files_kept(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = [".checkpoint.npz.k3j2h1g0.tmp",          # mcint.serialize's name (no pid)
+             ".diagnostics.npz.999999999.tmp",         # a writer whose pid is gone
+             ".run.json.999999999.x1y2.tmp", ".events.npz.999999999.abcd.part"]
+    foreign = [".notes.tmp", "keep.tmp", ".other.npz.999999999.tmp"]
+    for name in stale + foreign:
+        (out / name).write_text("x")
+    rc, _, err = _cli(capsys, "run", "camel", "--sampler", "vegas", "--events", "50", "--out",
+                      out, *CLI_FAST)
+    assert rc == 0, err
+    assert _temps(out) == sorted(foreign)
+    assert not (out / ".mcint.lock").exists()   # the run's lock goes with the run
+
+
+def _fake_run(d, integrand="camel", sampler="nis", backend="numpy", status="training"):
+    """A run directory as an interrupted `mcint run` leaves it (the checkpoint is a stub:
+    everything tested here is decided before it is read)."""
+    d.mkdir(parents=True, exist_ok=True)
+    opts = {"integrand": integrand, "seed": 3, "backend": None, "sampler": None,
+            "events": 10, "out": str(d)}
+    (d / "run.json").write_text(json.dumps({
+        "integrand": integrand, "dims": 2, "sampler": sampler, "backend": backend,
+        "seed": 3, "status": status, "options": opts, "files": {"model": "model.npz"}}))
+    (d / "checkpoint.npz").write_bytes(b"stub")
+    return d
+
+
+def test_C3_resume_keeps_the_recorded_backend(tmp_path, monkeypatch, capsys):
+    from mcint.cli.config import ConfigError
+    from mcint.cli.resume import load_resume
+
+    d = _fake_run(tmp_path / "r")                # backend resolved to numpy, not in the card
+    monkeypatch.setenv("MCINT_BACKEND", "torch")
+    cfg, _ = load_resume(str(d), {})
+    assert cfg.backend == "numpy" and cfg.sampler == "nis"
+    assert load_resume(str(d), {"backend": "NumPy"})[0].backend == "numpy"
+    with pytest.raises(ConfigError, match="cannot resume on backend 'torch': the run trained "
+                                          "on 'numpy'"):
+        load_resume(str(d), {"backend": "torch"})
+
+
+_HELPER = """
+import numpy as np
+open({marker!r}, "w").write("ran")       # what untrusted code could do
+def f(x):
+    return np.exp(-np.sum((x - 0.5) ** 2, axis=1) / 0.1)
+"""
+
+
+def test_C4_code_named_by_a_run_file_runs_only_when_trusted(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "dl"
+    marker = tmp_path / "RAN"
+    d.mkdir()
+    (d / "helper.py").write_text(_HELPER.format(marker=str(marker)))
+    VEGAS(g, 2, seed=0).save(str(d / "model.npz"))
+    (d / "run.json").write_text(json.dumps({"integrand": "helper.py:f", "dims": 2,
+                                            "files": {"model": "model.npz"}}))
+    sample = ["sample", d / "model.npz", "--events", "20", "--calibration-calls", "2000",
+              "--progress", "none"]
+    rc, _, err = _cli(capsys, *sample, "--out", tmp_path / "a.npz")
+    assert rc == 2 and len(err) == 1 and "--trust-run-file" in err[0], err
+    assert "names the integrand 'helper.py:f', which imports and runs" in err[0]
+    _fake_run(tmp_path / "r", integrand=str(d / "helper.py") + ":f")
+    rc, _, err = _cli(capsys, "run", "--resume", tmp_path / "r")
+    assert rc == 2 and "--trust-run-file" in err[0], err
+    assert not marker.exists()                  # nothing was imported
+    rc, _, err = _cli(capsys, *sample, "--out", tmp_path / "b.npz", "--trust-run-file")
+    assert rc == 0 and marker.exists(), err      # an explicit choice
+    marker.unlink()
+    rc, _, err = _cli(capsys, *sample, "--out", tmp_path / "c.npz", "--integrand",
+                      d / "helper.py:f")
+    assert rc == 0 and marker.exists(), err
+
+
+def test_C5_a_second_run_on_the_same_outputs_fails_at_once(tmp_path, capsys):
+    from mcint.cli.run import RunLock
+
+    out = tmp_path / "o"
+    out.mkdir()
+    lock = RunLock(out).acquire()              # a run writing there now
+    try:
+        rc, _, err = _cli(capsys, "run", "camel", "--sampler", "vegas", "--out", out, *CLI_FAST)
+    finally:
+        lock.release()
+    assert rc == 75 and len(err) == 1, err
+    assert f"another mcint process (pid {os.getpid()}) is writing to" in err[0]
+    assert ".mcint.lock" in err[0]
+    assert sorted(os.listdir(out)) == []
+
+
+def test_C6_earlier_outputs_need_force_which_removes_all_of_them(tmp_path, capsys):
+    pytest.importorskip("mcint.processes")
+    out = tmp_path / "o"
+    base = ["run", "ee-mumu", "--sampler", "vegas", "--events", "50", *CLI_FAST]
+    assert _cli(capsys, *base, "--format", "npz", "--out", out)[0] == 0
+    rc, _, err = _cli(capsys, *base, "--out", out)
+    assert rc == 2 and "holds the outputs of an earlier run (run.json" in err[0], err
+    assert "give --force" in err[0]
+    assert _cli(capsys, *base, "--out", out, "--force")[0] == 0
+    assert not (out / "events.npz").exists() and (out / "events.lhe").is_file()
+    # --out NAME.lhe then NAME.lheh5 in one folder: NAME.run.json etc. would be shared
+    assert _cli(capsys, *base, "--out", tmp_path / "p" / "ee.lhe")[0] == 0
+    rc, _, err = _cli(capsys, *base, "--format", "npz", "--out", tmp_path / "p" / "ee.npz")
+    assert rc == 2 and "ee.run.json" in err[0], err
+    assert (tmp_path / "p" / "ee.lhe").is_file()
+
+
+_ATEXIT_SIGNAL = """
+import atexit, sys, time
+from mcint import cli
+
+atexit.register(time.sleep, 3)        # a slow shutdown: the second Ctrl-C lands in it
+
+def interrupted(args):
+    raise KeyboardInterrupt
+
+cli.COMMANDS["examples"] = interrupted
+sys.argv = ["mcint", "examples"]
+rc = cli.main()                       # as the console script calls it
+print("stopping", flush=True)
+sys.exit(rc)
+"""
+
+
+def test_C7_a_second_ctrl_c_during_shutdown_is_quiet():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen([sys.executable, "-c", _ATEXIT_SIGNAL], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "stopping"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines() == ["mcint: interrupted (event files hold the events "
+                                        "written so far, marked incomplete)"], err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+def test_C8_flush_every_must_be_finite_and_positive(tmp_path, capsys, value):
+    rc, _, err = _cli(capsys, "run", "camel", "--flush-every", value, "--out", tmp_path / "o")
+    assert rc == 2 and len(err) == 1, err
+    assert "flush_every must be a finite number of seconds > 0" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_C8_train_calls_raised_by_the_sampler_are_reported(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc, stdout, err = _cli(capsys, "run", "camel", "--sampler", "vegas", "--events", "50",
+                           "--out", out, *CLI_FAST, "--train-calls", "10")
+    assert rc == 0, err
+    import re
+
+    rep = json.loads((out / "run.json").read_text())
+    used = rep["history"][-1]["calls"]          # VEGAS trains whole iterations of a minimum
+    want = f"train_calls 10 was raised to {used} integrand calls"
+    assert used > 10 and re.search(rf"^warning: {want}", stdout, re.M), stdout
+    assert any(w.startswith(want) for w in rep["warnings"])
+
+
+def test_C9_run_card_vegas_nitn_and_out_follow_the_card(tmp_path, capsys, monkeypatch):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "run.toml").write_text('integrand = "camel"\nsampler = "vegas"\nevents = 50\n'
+                                    'out = "o"\n[sampler_options]\nnitn = 5\n')
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _cli(capsys, "run", "cards/run.toml", *CLI_FAST)
+    assert rc == 0, err
+    rep = json.loads((cards / "o" / "run.json").read_text())     # next to the card
+    assert len(rep["history"]) == 5                              # nitn honoured
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("cmd", ["run", "sample"])
+def test_C10_unknown_output_suffix(tmp_path, capsys, cmd):
+    target = ["camel"] if cmd == "run" else [tmp_path / "m.npz", "--integrand", "camel"]
+    if cmd == "sample":
+        VEGAS(g, 4, seed=0).save(str(tmp_path / "m.npz"))
+    rc, _, err = _cli(capsys, cmd, *target, "--out", tmp_path / "ev.root")
+    assert rc == 2 and len(err) == 1, err
+    assert "'.root' is not an event file suffix" in err[0]
+    assert not (tmp_path / "ev.root").exists()
+
+
+def _doc_exit_codes():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text()
+    section = text.split("## Exit status", 1)[1].split("\n## ", 1)[0]
+    rows = [ln.split("|")[1:3] for ln in section.splitlines() if ln.startswith("| ")]
+    return {int(c.strip()): m.strip().replace("`", "") for c, m in rows if c.strip().isdigit()}
+
+
+def test_C11_one_exit_code_table_documented_and_kept(tmp_path, capsys):
+    from mcint.cli import EXIT_CODES
+
+    assert _doc_exit_codes() == EXIT_CODES
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "boom.py").write_text("def f(x):\n    raise RuntimeError('broken integrand')\n")
+    cases = [(["run", "camel", "--out", tmp_path / "afile"], 2, "cannot create output "
+              "directory"),
+             (["run", "camel", "--out", tmp_path / "afile" / "x"], 2, "cannot create"),
+             (["run", "ee-mumu", "--dims", "3"], 2, "fixed dimension 2"),
+             (["run", "camel", "--sampler", "vegas", "--sampler", "mcmc"], 2, "invalid choice"),
+             (["run", "camel", "--sampler", "vegas", "--out", tmp_path / "v",
+               "--sampler-options"], 2, "unrecognized arguments"),
+             (["run", f"{tmp_path / 'boom.py'}:f", "--dims", "2", "--sampler", "vegas",
+               "--out", tmp_path / "b", *CLI_FAST], 1, "broken integrand")]
+    if os.path.isdir("/proc"):
+        cases.append((["run", "camel", "--out", "/proc/x"], 2, "cannot create output"))
+    for argv, code, match in cases:
+        rc, _, err = _cli(capsys, *argv)
+        assert (rc, len(err)) == (code, 1) and match in err[0], (argv, rc, err)
+        assert ("MCINT_DEBUG" in err[0]) == (code == 1), err   # the hint only for failures
+
+
+_NO_TORCH_BACKEND_ERROR = """
+import sys, time
+from mcint.cli import main
+t = time.perf_counter()
+rc = main(["run", "camel", "--backend", "jax"])
+sys.modules["array_api_strict"] = None        # as where array-api-strict is not installed
+rc2 = main(["run", "camel", "--backend", "strict"])
+assert "torch" not in sys.modules, "listing backend names imported torch"
+sys.exit(10 * rc + rc2)
+"""
+
+
+def test_C12_messages_name_what_was_meant(tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", _NO_TORCH_BACKEND_ERROR], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 22, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert "unknown backend 'jax'; available backends: numpy" in lines[0]
+    assert "pip install 'mcint[strict]'" in lines[1], lines
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "old" / "run.json").parent.mkdir()
+    (tmp_path / "old" / "run.json").write_text("{}")
+    (tmp_path / "card.toml").write_text('integrand = "camel"\nevnts = 10\n')
+    for argv, match in [
+            (["run", "old"], "'old' is a directory, not an example, module:function, "
+                             "file.py:function or run card (.toml); it holds an mcint run: "
+                             "`mcint sample old`"),
+            (["run", "camel", "--evnts", "3"], "(did you mean '--events'?)"),
+            (["run", "card.toml"], "unknown key 'evnts' (did you mean 'events'?)"),
+            (["run", "camell"], "(did you mean 'camel'?)"),
+            (["run", "camel", "--backend", "nmupy"], "(did you mean 'numpy'?)")]:
+        rc, _, err = _cli(capsys, *argv)
+        assert rc == 2 and len(err) == 1 and match in err[0], (argv, err)
+
+
+def test_C13_help_defaults_card_keys_and_vegas_resume(tmp_path, capsys):
+    from mcint.cli.config import FIELDS
+
+    rc, out, _ = _cli(capsys, "run", "--help")
+    assert rc == 0
+    assert "(default: 10000)" in out and "(default: 0.001, as MadGraph)" in out
+    card = out.split("run card keys", 1)[1]
+    assert all(f"\n  {k} " in card for k in FIELDS)
+    rc, _, err = _cli(capsys, "run", "--resume", _fake_run(tmp_path / "v", sampler="vegas"))
+    assert rc == 2 and "uses VEGAS, which keeps no checkpoint" in err[0], err
+
+
+def test_C14_quickstart_blocks_each_run_alone():
+    """Every python block of docs/quickstart.md imports what it uses (a reader copies one)."""
+    import ast
+    import builtins
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "quickstart.md").read_text()
+    for block in re.findall(r"^```python[^\n]*\n(.*?)^```", text, re.S | re.M):
+        tree = ast.parse(block)
+        bound = set(dir(builtins))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.arg)):
+                bound.add(node.name if isinstance(node, ast.FunctionDef) else node.arg)
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Load)}
+        assert used <= bound, f"undefined in a quickstart block: {sorted(used - bound)}"
+
+
+# -- F1-F9: hostile and damaged model, checkpoint, event and run files ------------------------
+# Every failure to read a file is one ModelFileError / EventFileError (ConfigError for run
+# files) naming the file and what is wrong; tests/test_file_fuzz.py loads random mutants.
+
+def _events(path, **meta_edit):
+    from mcint.events import write_npz
+
+    write_npz(path, np.random.default_rng(0).random((50, 2)), np.full(50, 0.5), meta={"xsec": 1.0})
+    if meta_edit:
+        with np.load(path) as z:
+            data = dict(z)
+        meta = json.loads(str(data["meta"]))
+        meta.update(meta_edit)
+        data["meta"] = np.asarray(json.dumps(meta))
+        np.savez(path, **data)
+    return path
+
+
+def _deflated_zeros(zf, name, header, nbytes):
+    with zf.open(name, "w", force_zip64=True) as f:
+        f.write(header)
+        for _ in range(nbytes >> 20):
+            f.write(bytes(1 << 20))
+
+
+def _npy_header(shape, descr="<f8"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def test_F1_zip_bombs_are_refused_before_inflating(files, tmp_path):
+    import tracemalloc
+
+    # a model: a few kB on disk, an entry declaring 32 MiB where the manifest says (2, 3)
+    header = serialize.read_header(files / "v.npz")
+    header["arrays"] = {"grid": {"shape": [2, 3], "dtype": "float64"}}
+    model = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(model, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__meta__.npy", _npy_header((len(json.dumps(header)),), "|u1")
+                   + json.dumps(header).encode())
+        _deflated_zeros(z, "grid.npy", _npy_header((2, 2 << 20)), 32 << 20)
+    # an event file: x declares 4 Mi rows where the metadata says 50 events
+    events = _events(tmp_path / "ev.npz")
+    with zipfile.ZipFile(events) as z:
+        entries = {n: z.read(n) for n in z.namelist() if n != "x.npy"}
+    bomb_events = tmp_path / "evbomb.npz"
+    with zipfile.ZipFile(bomb_events, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+        _deflated_zeros(z, "x.npy", _npy_header((2 << 20, 2)), 32 << 20)
+    from mcint.events import EventFileError, read_npz
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"bomb.npz: arrays do not match the manifest: "
+                                                 r"grid: expected \(2, 3\) float64, got an "
+                                                 r"entry of 33554560 bytes"):
+            VEGAS.load(str(model), g)
+        with pytest.raises(EventFileError, match=r"evbomb.npz': array 'x' is float64 \(2097152, "
+                                                 r"2\), expected a float array of 2 dimension\(s\) "
+                                                 r"with 50 rows"):
+            read_npz(bomb_events)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (4 << 20)      # before: 32 MiB inflated (4 GB took 55 s and 3.9 GB)
+
+
+def test_F2_metadata_nested_too_deeply(files, tmp_path):
+    deep = (b'{"format": "mcint", "format_version": 1, "kind": "nis-checkpoint", "arrays": {}, '
+            b'"meta": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with zipfile.ZipFile(files / "ck.npz") as src, \
+            zipfile.ZipFile(tmp_path / "deep.npz", "w") as dst:
+        for n in src.namelist():
+            dst.writestr(n, src.read(n) if n != "__meta__.npy"
+                         else _npy_header((len(deep),), "|u1") + deep)
+    with pytest.raises(ModelFileError, match=r"deep.npz: corrupt metadata \(nested too deeply\)"):
+        Integrator.resume(str(tmp_path / "deep.npz"), g)   # before: RecursionError
+
+
+@pytest.mark.parametrize("section,key,value,match", [
+    ("state", "step", float("inf"), r"field 'state.step' must be an integer >= 0, got inf"),
+    ("state", "step", "abc", r"field 'state.step' must be an integer >= 0, got 'abc'"),
+    ("state", "rng_sample", {}, r"field 'state.rng_sample.kind' is missing"),
+    ("state", "active", [], r"field 'state.active' must be a list of 1 items, each true or "
+                            r"false, got \[\]"),
+    ("state", "log", 5, r"field 'state.log' must be a list of items, each a dict"),
+    ("state", "dims", 2.0, r"field 'state.dims' must be an integer >= 1, got 2.0"),
+    ("options", "bogus", 1, r"field 'options' has unknown entries \['bogus'\] \(written by a "
+                            r"newer mcint, or edited\)"),
+    ("options", "lr", "fast", r"field 'options.lr' must be null or a finite number >= 0"),
+    ("options", "loss", "nope", r"its options do not build an Integrator .*: unknown loss "
+                                r"'nope'"),
+    ("options", "flow", {"hidden": [10**6]}, r"field 'options.flow' describes flows of ~\d+ "
+                                             r"parameters each, the file holds \d+"),
+], ids=["step-inf", "step-text", "rng-empty", "active-empty", "log-int", "dims-float",
+        "unknown-option", "lr-text", "unknown-loss", "huge-flow"])
+def test_F3_checkpoint_fields_checked_by_schema(files, tmp_path, section, key, value, match):
+    def edit(meta, arrays):
+        meta[section][key] = value
+
+    p = _rewrite(files / "ck.npz", tmp_path / "bad.npz", edit_arrays=edit)
+    # before: OverflowError, ValueError, IndexError, TypeError without the file name (and a
+    # flow of 10^12 parameters allocated before anything was compared)
+    with pytest.raises(ModelFileError, match="bad.npz: " + match):
+        Integrator.resume(p, g)
+
+
+def _zip_record(raw, name, central):
+    """Offset of ``name``'s central directory record (``central``) or local header."""
+    sig = b"PK\x01\x02" if central else b"PK\x03\x04"
+    at, skip = (46, 28) if central else (30, 26)
+    i = raw.index(sig)
+    while raw[i + at:i + at + int.from_bytes(raw[i + skip:i + skip + 2], "little")] != \
+            name.encode():
+        i = raw.index(sig, i + 4)
+    return i
+
+
+@pytest.mark.parametrize("damage,match", [
+    ("encrypted", r"corrupt model file: zip entry '__meta__.npy' is marked encrypted"),
+    ("version", r"corrupt or truncated model file \(NotImplementedError: zip file version "
+                r"9.9\)"),
+    ("npy-header", r"corrupt model file: entry '__meta__' has an unreadable npy header"),
+], ids=["encrypted", "version", "npy-header"])
+def test_F4_damaged_zip_containers(files, tmp_path, damage, match):
+    """Single damaged bits that escaped as RuntimeError ('... is encrypted, password
+    required'), NotImplementedError and tokenize.TokenError."""
+    raw = (files / "ck.npz").read_bytes()
+    cd, local = (_zip_record(raw, "__meta__.npy", c) for c in (True, False))
+    if damage == "encrypted":
+        raw = raw[:cd + 8] + b"\x01" + raw[cd + 9:]
+        raw = raw[:local + 6] + b"\x01" + raw[local + 7:]
+    elif damage == "version":
+        raw = raw[:cd + 6] + bytes([99]) + raw[cd + 7:]
+    else:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            entries = {n: z.read(n) for n in z.namelist()}
+        meta = entries["__meta__.npy"]
+        entries["__meta__.npy"] = meta.replace(b"'shape': (", b"'shape': ((", 1)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for n, data in entries.items():
+                z.writestr(n, data)
+        raw = buf.getvalue()
+    (tmp_path / "damaged.npz").write_bytes(raw)
+    with pytest.raises(ModelFileError, match="damaged.npz: " + match):
+        Integrator.resume(str(tmp_path / "damaged.npz"), g)
+
+
+def _info(capsys, path):
+    from mcint.cli import main
+
+    rc = main(["info", str(path)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert rc == 2 and len(err) == 1, err
+    return err[0]
+
+
+def test_F5_not_a_regular_file_or_not_a_model(tmp_path, capsys):
+    import threading
+
+    (tmp_path / "x.npz").write_text('{"meta":{"a":1}}')
+    # before: "reading .safetensors needs the safetensors package"
+    assert _info(capsys, tmp_path / "x.npz").endswith(
+        "x.npz: not an mcint model file (neither an .npz archive nor safetensors)")
+    if not hasattr(os, "mkfifo"):
+        return
+    os.mkfifo(tmp_path / "m.npz")
+    got = []
+
+    def load():   # before: blocked forever in open()
+        try:
+            VEGAS.load(str(tmp_path / "m.npz"), g)
+        except ModelFileError as exc:
+            got.append(str(exc))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():
+        with open(tmp_path / "m.npz", "wb"):
+            pass
+    assert got and got[0].endswith("m.npz: is a FIFO (named pipe), not a model file"), got
+
+
+def test_F6_nan_parameters_are_refused_at_load(files, tmp_path):
+    def nan_weight(meta, arrays):
+        k = "flow0:couplings.0.w1"
+        arrays[k] = arrays[k].copy()
+        arrays[k][0, 0] = np.nan
+
+    p = _rewrite(files / "ck.npz", tmp_path / "nan.npz", edit_arrays=nan_weight)
+    # before: loaded; sampling then failed with "the integrand returned ... non-finite
+    # value(s) ... fix the integrand"
+    with pytest.raises(ModelFileError, match=r"nan.npz: array 'flow0:couplings.0.w1' holds 1 "
+                                             r"NaN/inf value\(s\)"):
+        Integrator.resume(p, g)
+
+    def inf_grid(meta, arrays):
+        arrays["grid"] = arrays["grid"].copy()
+        arrays["grid"][0, 1] = np.inf
+
+    p = _rewrite(files / "v.npz", tmp_path / "vinf.npz", edit_arrays=inf_grid)
+    with pytest.raises(ModelFileError, match=r"vinf.npz: not a usable VEGAS file: array "
+                                             r"'grid': grid must be finite"):
+        VEGAS.load(p, g)
+
+
+@pytest.mark.parametrize("edit,match", [
+    ({"version": "abc"}, r"field 'meta.version' must be an integer >= 1, got 'abc'"),
+    ({"version": None}, r"field 'meta.version' must be an integer >= 1, got None"),
+    ({"version": float("inf")}, r"field 'meta.version' must be an integer >= 1, got inf"),
+    ({"n_events": 49}, r"array 'x' is float64 \(50, 2\), expected a float array of 2 "
+                       r"dimension\(s\) with 49 rows"),
+    ({"xsec": "1 pb"}, r"field 'meta.xsec' must be a finite number, got '1 pb'"),
+    ({"complete": "yes"}, r"field 'meta.complete' must be true or false, got 'yes'"),
+], ids=["version-text", "version-null", "version-inf", "n_events", "xsec-text", "complete"])
+def test_F7_event_files_with_bad_metadata(tmp_path, edit, match):
+    from mcint.events import EventFileError, read_npz
+
+    p = _events(tmp_path / "ev.npz", **edit)
+    # before: ValueError, TypeError or OverflowError from int(meta["version"])
+    with pytest.raises(EventFileError, match="ev.npz': " + match):
+        read_npz(p)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("dims", "abc", r"field 'meta.dims' must be an integer >= 1, got 'abc'"),
+    ("nitn", float("inf"), r"field 'meta.nitn' must be an integer >= 1, got inf"),
+    ("rng_state", {"kind": "numpy-pcg64", "state": 2**200, "inc": 1, "has_uint32": 0,
+                   "uinteger": 0},
+     r"field 'meta.rng_state.state' must be an integer in \[0, 2\*\*128 - 1\]"),
+    ("strat", {"nstrat": [10**9, 10**9], "neval": 10, "sum_sigf": 1.0},
+     r"array 'sigf' must be float \(1000000000000000000,\), one per hypercube"),
+    ("domain", [[0, 1], [1, 0]], r"its settings do not build a VEGAS: domain needs finite "
+                                 r"low < high"),
+], ids=["dims", "nitn", "rng-state", "strat", "domain"])
+def test_F8_vegas_files_with_bad_fields(files, tmp_path, key, value, match):
+    def edit(meta, arrays):
+        meta[key] = value
+
+    p = _rewrite(files / "v.npz", tmp_path / "bad.npz", edit_arrays=edit)
+    # before: OverflowError for the RNG state; the others without the field's name
+    with pytest.raises(ModelFileError, match="bad.npz: not a usable VEGAS file: " + match):
+        VEGAS.load(p, g)
+    # a huge ninc is a cap for later adaptation: nothing of that size is allocated at load
+    p = _rewrite(files / "v.npz", tmp_path / "cap.npz",
+                 edit_arrays=lambda meta, arrays: meta.update(ninc=10**12))
+    v = VEGAS.load(p, g)
+    assert v.max_ninc == 10**12 and v.map.ninc == VEGAS.load(str(files / "v.npz"), g).map.ninc
+
+
+@pytest.mark.parametrize("content,match", [
+    ('{"integrand": "camel", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     r"run.json': corrupt run file \(nested too deeply\)"),
+    ('{"integrand": "camel", "files": 5}',
+     r"run.json': field 'run.files' must be a dict, got 5"),
+    ('{"integrand": 5}', r"run.json': field 'run.integrand' must be a string, got 5"),
+], ids=["deep", "files", "integrand"])
+def test_F9_run_files_with_bad_fields(tmp_path, capsys, content, match):
+    import re
+
+    (tmp_path / "run.json").write_text(content)
+    # before: RecursionError, AttributeError, TypeError (as "unexpected" errors)
+    line = _info(capsys, tmp_path / "run.json")
+    assert re.search(match, line), line

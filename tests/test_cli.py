@@ -183,7 +183,7 @@ def test_bad_input_gets_one_clear_line(tmp_path, capsys, monkeypatch, case):
             pytest.skip("cupy is usable here")
     if case == "plot missing":
         pytest.importorskip("matplotlib")
-    one_line_error(capsys, argv, match=match)
+    one_line_error(capsys, argv, code=2, match=match)   # all usage/configuration errors
     assert not (tmp_path / "mcint-out" / "run.json").exists()
 
 
@@ -250,7 +250,7 @@ def test_interrupted_run_leaves_a_valid_event_file(tmp_path, sig):
     (tmp_path / "slowint.py").write_text(_SLOW_INTEGRAND)
     ev = tmp_path / "o" / "events.npz"
     cmd = [*_mcint_cmd(), "run", "slowint.py:f", "--dims", "2", "--sampler", "vegas",
-           "--events", "1000000", "--out", str(ev), "--flush-every", "0",
+           "--events", "1000000", "--out", str(ev), "--flush-every", "0.001",
            "--batch-size", "2000", *FAST]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -328,3 +328,74 @@ def test_signed_integrand_gives_signed_events(tmp_path, capsys, monkeypatch):
     assert abs(ev.weight.mean() - exact) < 4 * err
     # the negative share matches the integrand: int |f| over negative region / int |f|
     assert 0.3 < rep["unweighting"]["negative_fraction"] < 0.7
+
+
+def test_second_run_on_the_same_directory_fails_at_once(tmp_path):
+    """Two `mcint run --out same` at once: the second stops at once naming the lock and the
+    first run's pid; the first is not disturbed."""
+    (tmp_path / "slowint.py").write_text(_SLOW_INTEGRAND)
+    out = tmp_path / "o"
+    first = subprocess.Popen([*_mcint_cmd(), "run", "slowint.py:f", "--dims", "2", "--sampler",
+                              "vegas", "--events", "1000000", "--out", str(out),
+                              "--batch-size", "2000", *FAST], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not (out / "run.json").exists() and time.monotonic() - t0 < 60:
+            assert first.poll() is None, first.communicate()[1]
+            time.sleep(0.05)
+        t = time.perf_counter()
+        second = subprocess.run([*_mcint_cmd(), "run", "camel", "--sampler", "vegas", "--out",
+                                 str(out), "--force", *FAST], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 75, second.stderr
+        assert second.stderr.strip() == (
+            f"mcint: error: another mcint process (pid {first.pid}) is writing to {str(out)!r} "
+            f"(lock {str(out / '.mcint.lock')!r}): wait for it to finish, or choose another "
+            "--out")
+        assert time.perf_counter() - t < 30      # no training first: it fails at once
+        assert json.loads((out / "run.json").read_text())["integrand"] == "slowint.py:f"
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 143
+    assert not (out / ".mcint.lock").exists()
+
+
+def test_force_replaces_every_file_of_the_earlier_run(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "o"
+    argv = ["run", "camel", "--sampler", "vegas", "--events", "50", "--out", str(out),
+            *[a for a in FAST if a != "--no-plot"]]
+    run_ok(capsys, *argv)
+    (out / "plots" / "notes.txt").write_text("mine")         # not a run's file: kept
+    one_line_error(capsys, argv, code=2, match="holds the outputs of an earlier run")
+    run_ok(capsys, *argv, "--no-plot", "--force")
+    assert sorted(p.name for p in out.iterdir()) == ["diagnostics.npz", "events.npz",
+                                                      "model.npz", "plots", "run.json"]
+    assert [p.name for p in (out / "plots").iterdir()] == ["notes.txt"]
+
+
+def test_interrupted_run_is_refused_as_earlier_outputs_with_a_resume_hint(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"integrand": "camel", "status": "training"}))
+    line = one_line_error(capsys, ["run", "camel", "--out", str(out), *FAST], code=2)
+    assert f"`mcint run --resume {out}` continues it" in line
+
+
+def test_main_called_from_python_keeps_the_callers_signal_handlers(monkeypatch, capsys):
+    """The console script ignores a second Ctrl-C while it shuts down; Python code calling
+    main(argv) gets its own handlers back."""
+    import mcint.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "examples", interrupted)
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    assert cli.main(["examples"]) == 130
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert capsys.readouterr().err.startswith("mcint: interrupted")

@@ -21,10 +21,10 @@ from mcint import serialize  # noqa: E402
 from mcint.cli import main  # noqa: E402
 from mcint.events import read_npz  # noqa: E402
 
+# no backend: the run resolves it ($MCINT_BACKEND, else numpy) and records the result
 CARD = """
 integrand = "camel"
 sampler = "nis"
-backend = "numpy"
 seed = 3
 train_calls = 4000
 integrate_calls = 4000
@@ -37,7 +37,8 @@ progress = "none"
 batch_size = 256
 flow = {hidden = [16], layers = 2, bins = 6}
 """
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+ENV = {**{k: v for k, v in os.environ.items() if k != "MCINT_BACKEND"},
+       "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def _cmd(*args):
@@ -45,9 +46,9 @@ def _cmd(*args):
     return [*([exe] if exe else [sys.executable, "-m", "mcint.cli"]), *map(str, args)]
 
 
-def _run(cwd, *args, timeout=120):
-    p = subprocess.run(_cmd(*args), cwd=cwd, capture_output=True, text=True, env=ENV,
-                       timeout=timeout)
+def _run(cwd, *args, timeout=120, **env):
+    p = subprocess.run(_cmd(*args), cwd=cwd, capture_output=True, text=True,
+                       env={**ENV, **env}, timeout=timeout)
     assert p.returncode == 0, p.stderr
     return p
 
@@ -92,15 +93,23 @@ def work(tmp_path_factory):
 def test_sigkill_then_resume_equals_uninterrupted_run(work, tmp_path):
     run_dir = tmp_path / "killed"
     shutil.copytree(work / "killed", run_dir)
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "training"
+    rep = json.loads((run_dir / "run.json").read_text())
+    assert rep["status"] == "training"
+    assert rep["options"]["backend"] is None and rep["backend"] == "numpy"
     pending = _pending(run_dir / "checkpoint.npz")
     assert 0 < pending["done"] < pending["n_fresh"]    # the kill landed mid-training
-    # a fresh process, from another working directory
-    p = _run(tmp_path, "run", "--resume", "killed")
-    assert f"resumed at step {pending['done']}" in p.stdout
+    # what a SIGKILL during a checkpoint write leaves (mcint.serialize's temporary name)
+    stale = run_dir / ".checkpoint.npz.k3j2h1g0.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    # a fresh process, from another working directory, where $MCINT_BACKEND names another
+    # backend: the run continues on the one it recorded
+    p = _run(tmp_path, "run", "--resume", "killed", MCINT_BACKEND="torch")
+    assert f"resumed at step {pending['done']}" in p.stdout and "backend numpy" in p.stdout
+    assert "resuming on the run's backend numpy ($MCINT_BACKEND=torch is ignored" in p.stderr
+    assert not stale.exists()
     full = json.loads((work / "full" / "run.json").read_text())
     got = json.loads((run_dir / "run.json").read_text())
-    assert got["status"] == "done" and got["resumed"] == 1
+    assert got["status"] == "done" and got["resumed"] == 1 and got["backend"] == "numpy"
     assert got["result"] == full["result"]             # bit for bit, not approximately
     assert got["history"] == full["history"]
     assert got["unweighting"]["w_max"] == full["unweighting"]["w_max"]
@@ -172,6 +181,30 @@ def test_resume_errors_are_one_line(work, tmp_path, capsys):
     _one_line_error(capsys, ["run", "--resume", d], "seed 3; run.json has integrand 'camel', "
                     "seed 4")
     _one_line_error(capsys, ["run", "--resume", d, "--seed", "5"], "--seed cannot change")
+    d = copy("backend")
+    _one_line_error(capsys, ["run", "--resume", d, "--backend", "torch"],
+                    "cannot resume on backend 'torch': the run trained on 'numpy'")
+    _one_line_error(capsys, ["run", "--resume", d, "--force"], "--resume continues one")
+    d = copy("code")
+    _edit_run(d, integrand=f"{tmp_path / 'helper.py'}:f")
+    _one_line_error(capsys, ["run", "--resume", d], "which imports and runs that Python code; "
+                    "a run file found in a directory is not trusted: give --trust-run-file")
+    d = copy("vegas")
+    rj = d / "run.json"
+    rj.write_text(rj.read_text().replace('"sampler": "nis"', '"sampler": "vegas"'))
+    _one_line_error(capsys, ["run", "--resume", d], "uses VEGAS, which keeps no checkpoint")
     _one_line_error(capsys, ["run", "camel", "--resume", d], "either a TARGET or --resume")
     _one_line_error(capsys, ["run", "--resume", work / "full"], "has finished")
     _one_line_error(capsys, ["run"], "needs a TARGET")
+
+
+def test_interrupted_file_target_says_how_to_resume_it(tmp_path):
+    from mcint.cli.resume import interrupted_message
+
+    ck = tmp_path / "checkpoint.npz"
+    ck.write_bytes(b"x")
+    msg = str(interrupted_message(KeyboardInterrupt(), ck, tmp_path, False, trust=True))
+    assert msg.endswith(f"continue with `mcint run --resume {tmp_path} --trust-run-file`")
+    msg = str(interrupted_message(KeyboardInterrupt(), None, tmp_path, False, kind="vegas"))
+    assert msg == ("interrupted during VEGAS training, which keeps no checkpoint: nothing to "
+                   "resume (start it again with --force)")

@@ -126,3 +126,53 @@ def test_corrupt_model_is_one_line(tmp_path, capsys, content):
         assert rc != 0 and err.count("\n") == 1 and "Traceback" not in err, err
         assert "model.npz" in err
     assert not (tmp_path / "e.npz").exists()
+
+
+def _vegas_model_dir(d, integrand, **extra):
+    from mcint.vegas import VEGAS
+
+    d.mkdir(parents=True, exist_ok=True)
+    VEGAS(lambda x: np.exp(-np.sum((x - 0.5) ** 2, axis=1) / 0.1), 2,
+          seed=0).save(str(d / "model.npz"))
+    (d / "run.json").write_text(json.dumps({"integrand": integrand, "dims": 2,
+                                            "files": {"model": "model.npz"}, **extra}))
+    return d
+
+
+QUICK = ["--events", "20", "--calibration-calls", "2000", "--progress", "none"]
+
+
+def test_sample_does_not_replace_events_without_force(tmp_path, capsys):
+    d = _vegas_model_dir(tmp_path / "run", "gauss")
+    out = tmp_path / "s.npz"
+    argv = ["sample", str(d), "--integrand", "gauss", "--out", str(out), *QUICK]
+    assert main(argv) == 0, capsys.readouterr().err
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give --force" in err and "s.npz" in err, err
+    assert out.read_bytes() == first
+    assert main([*argv, "--seed", "8", "--force"]) == 0
+    assert out.read_bytes() != first
+
+
+def test_module_target_in_a_run_file_needs_trust(tmp_path, capsys, monkeypatch):
+    """module:function imports a module from the run's recorded working directory: code from
+    the directory, like a file.py target."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mcint_sample_mod.py").write_text(
+        "import numpy as np\nimported = True\n"
+        "def f(x):\n    return np.exp(-np.sum((x - 0.5) ** 2, axis=1) / 0.1)\n")
+    d = _vegas_model_dir(tmp_path / "run", "mcint_sample_mod:f", cwd=str(src))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["sample", str(d), "--out", str(tmp_path / "a.npz"), *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "names the integrand 'mcint_sample_mod:f'" in err and "--trust-run-file" in err
+    assert "mcint_sample_mod" not in sys.modules
+    assert main(["sample", str(d), "--out", str(tmp_path / "b.npz"), "--trust-run-file",
+                 *QUICK]) == 0, capsys.readouterr().err
+    assert sys.modules.pop("mcint_sample_mod").imported
+    assert len(read_npz(tmp_path / "b.npz")) == 20

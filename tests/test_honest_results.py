@@ -38,9 +38,9 @@ def _run(fn):
 def test_vegas_map_trained_on_one_peak_warns_on_two(dims, calls, nitn):
     f = Peaks([0.25])
     v = mcint.VEGAS(f, dims, seed=1)
-    v.train(calls, nitn=nitn)
+    v.train(calls * nitn, nitn=nitn)
     f.centers = [0.25, 0.75]     # the map never saw the second peak
-    r, warned = _run(lambda: v.integrate(20_000, nitn=5))
+    r, warned = _run(lambda: v.integrate(100_000, nitn=5))
     assert len(warned) == 1, r.diagnostics
     assert "misses part of the integrand" in str(warned[0].message)
     assert warned[0].filename == __file__   # points at the user's call
@@ -52,9 +52,9 @@ def test_vegas_map_trained_on_one_peak_warns_on_two(dims, calls, nitn):
 def test_vegas_trained_on_both_peaks_is_quiet():
     f = Peaks([0.25, 0.75])
     v = mcint.VEGAS(f, 2, seed=1)
-    train = v.train(5_000, nitn=5)
+    train = v.train(25_000, nitn=5)
     assert train.diagnostics is not None      # adapting results carry them too (never warn)
-    r, warned = _run(lambda: v.integrate(20_000, nitn=5))
+    r, warned = _run(lambda: v.integrate(100_000, nitn=5))
     assert not warned and r.diagnostics.ok, r.diagnostics
     assert abs(r.value - 1.0) < 4 * r.error
     assert r.diagnostics.khat < 0.7 and r.diagnostics.ess_fraction > 0.3
@@ -84,8 +84,8 @@ def test_zero_integrand_gives_exact_zero_without_warnings():
     v = mcint.VEGAS(lambda x: np.zeros(len(x)), 3, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        v.train(2_000, nitn=3)
-        r = v.integrate(2_000, nitn=2)
+        v.train(6_000, nitn=3)
+        r = v.integrate(4_000, nitn=2)
     assert r.value == 0.0 and r.error == 0.0 and r.diagnostics.ok
 
 
@@ -135,8 +135,8 @@ def test_nonfinite_weights_are_a_problem_not_a_crash():
 def _vegas_numbers(backend, seed):
     f = lambda x: np.exp(-np.sum((x - 0.3) ** 2, axis=1) / 0.02)  # noqa: E731
     v = mcint.VEGAS(f, 3, backend=backend, seed=seed)
-    v.train(3_000, nitn=3)
-    r = v.integrate(3_000, nitn=2)
+    v.train(9_000, nitn=3)
+    r = v.integrate(6_000, nitn=2)
     return r.value, r.error, v.sample(50).to_numpy().weights
 
 

@@ -373,6 +373,26 @@ def test_checkpoint_loads_without_pickle_and_checks_kind(tmp_path):
         Integrator.resume(p, TwoPeaks())
 
 
+def test_integrand_cannot_change_the_sampled_points(backend):
+    """The points an integrand sees are the events of sample(): read-only (numpy), checked
+    through torch's version counter, or a copy (array-api-strict, cupy)."""
+    from mcint.integrand import native
+
+    @native
+    def writes(x):
+        v = x[:, 0] * 1.0
+        x[:, 0] = 0.5
+        return v
+
+    it = Integrator(writes, 2, backend=backend, seed=0, **SMALL)
+    try:
+        b = it.sample(500)                      # untrained: drawn on the backend itself
+    except IntegrandError as exc:
+        assert "wrote into its input points x" in str(exc)
+    else:
+        assert np.unique(backend.to_numpy(b.x)[:, 0]).size > 100
+
+
 def test_float64_and_integration_on_every_backend(backend):
     # training on torch, sampling/integration on the backend under test; a numpy integrand
     f, exact = gauss(2)

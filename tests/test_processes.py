@@ -31,8 +31,8 @@ def _vegas(f, dims, seed=1):
     except ImportError:
         return None
     v = VEGAS(f, dims, seed=seed, backend="numpy")
-    v.train(20_000, nitn=5)
-    r = v.integrate(40_000, nitn=4)
+    v.train(100_000, nitn=5)
+    r = v.integrate(160_000, nitn=4)
     return r.value, r.error
 
 

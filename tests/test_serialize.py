@@ -102,7 +102,7 @@ def test_pickled_objects_are_refused(tmp_path):
     serialize.save(p, "thing", {}, ARRAYS)
     with zipfile.ZipFile(p, "a") as zf, zf.open("obj.npy", "w") as g:
         np.lib.format.write_array(g, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+    with pytest.raises(ModelFileError, match=r"unexpected arrays \['obj'\]"):
         serialize.load(p)
 
 
@@ -233,3 +233,222 @@ def test_fixture_samples_on_numba():
         x, lp = flow.sample(5000, rng=2)
     xr, lpr = ref.sample(5000, rng=2)
     assert np.allclose(x, xr, atol=1e-12) and np.allclose(lp, lpr, atol=1e-10)
+
+
+# -- hostile and damaged files: one ModelFileError naming the file ---------------------------------
+
+def _npy_header(shape, descr="<f8"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def _bomb(path, manifest_shape, header_shape, nbytes):
+    """A model whose one array ``a`` is ``nbytes`` of deflated zeros (a few kB on disk)."""
+    small = path.with_name("small.npz")
+    serialize.save(small, "thing", {}, {"a": np.zeros(manifest_shape)})
+    with zipfile.ZipFile(small) as z:
+        meta = z.read("__meta__.npy")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__meta__.npy", meta)
+        with z.open("a.npy", "w", force_zip64=True) as f:
+            f.write(_npy_header(header_shape))
+            zeros = bytes(1 << 20)
+            for _ in range(nbytes >> 20):
+                f.write(zeros)
+    return path
+
+
+@pytest.mark.parametrize("header_shape", [(4 << 20,), (3,)], ids=["header-says-big", "header-lies"])
+def test_zip_bomb_is_refused_before_inflating(tmp_path, header_shape):
+    import tracemalloc
+
+    p = _bomb(tmp_path / "bomb.npz", (3,), header_shape, 32 << 20)
+    assert p.stat().st_size < (1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"bomb.npz: arrays do not match the manifest: "
+                                                 r"a: expected \(3,\) float64, got an entry of "
+                                                 r"\d+ bytes"):
+            serialize.load(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (4 << 20)          # nothing inflated (the entry declares 32 MiB)
+
+
+def test_compressed_entries_have_a_global_cap(tmp_path, monkeypatch):
+    # the manifest agrees with the huge array: the cap on inflated bytes refuses it
+    p = _bomb(tmp_path / "big.npz", (1 << 20,), (1 << 20,), 8 << 20)
+    monkeypatch.setattr(serialize, "MAX_INFLATED_BYTES", 1 << 20)
+    with pytest.raises(ModelFileError, match=r"big.npz: compressed entries would inflate to "
+                                             r"more than 1048576 bytes"):
+        serialize.load(p)
+
+
+def _replace_entry(src, dst, name, data):
+    with zipfile.ZipFile(src) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    entries[name] = data
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, d in entries.items():
+            z.writestr(n, d)
+    return dst
+
+
+def test_deeply_nested_or_broken_metadata(tmp_path):
+    p = tmp_path / "m.npz"
+    serialize.save(p, "thing", {}, ARRAYS)
+    deep = (b'{"format": "mcint", "format_version": 1, "kind": "thing", "arrays": {}, "meta": '
+            + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    for name, text, match in [
+            ("deep.npz", deep, "corrupt metadata \\(nested too deeply\\)"),
+            ("latin.npz", b'{"format": "mcint\xff"}', "corrupt metadata \\(not UTF-8"),
+            ("cut.npz", b'{"format": "mcint", "form', "corrupt metadata \\(Unterminated")]:
+        q = _replace_entry(p, tmp_path / name, "__meta__.npy",
+                           _npy_header((len(text),), "|u1") + text)
+        with pytest.raises(ModelFileError, match=f"{name}: {match}"):
+            serialize.load(q)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda h: h["arrays"]["a"].update(dtype="object"),
+     r"field 'header.arrays.a.dtype' must be a plain numeric dtype"),
+    (lambda h: h["arrays"]["a"].update(shape=[-2, 3]),
+     r"field 'header.arrays.a.shape\[0\]' must be an integer >= 0, got -2"),
+    (lambda h: h["arrays"]["a"].update(shape="2x3"), r"field 'header.arrays.a.shape' must be"),
+    (lambda h: h.update(format_version="1"), r"field 'format_version' must be an integer"),
+    (lambda h: h.update(meta=[]), r"field 'header.meta' must be a dict, got \[\]"),
+], ids=["object", "negative", "text-shape", "text-version", "meta-list"])
+def test_header_fields_are_checked_by_schema(tmp_path, edit, match):
+    p = tmp_path / "m.npz"
+    serialize.save(p, "thing", {}, ARRAYS)
+    q = tmp_path / "edited.npz"
+    _rewrite_header(p, q, edit)
+    for read in (serialize.load, serialize.read_header):
+        with pytest.raises(ModelFileError, match="edited.npz: " + match):
+            read(q)
+
+
+def _cd_offset(raw, name):
+    """Offset of ``name``'s record in the zip central directory."""
+    i = raw.index(b"PK\x01\x02")
+    while True:
+        n = int.from_bytes(raw[i + 28:i + 30], "little")
+        if raw[i + 46:i + 46 + n] == name.encode():
+            return i
+        i = raw.index(b"PK\x01\x02", i + 4)
+
+
+def _patch(raw, at, value, size=2):
+    return raw[:at] + value.to_bytes(size, "little") + raw[at + size:]
+
+
+@pytest.mark.parametrize("damage,match", [
+    ("encrypted", "zip entry 'a.npy' is marked encrypted"),
+    ("version", r"corrupt or truncated model file \(NotImplementedError: zip file version"),
+    ("method", "zip entry 'a.npy' uses compression method 99"),
+    ("npy-header", "entry 'a' has an unreadable npy header"),
+    ("npy-object", "entry 'a' has an unreadable npy header .*never objects"),
+    ("npy-size", r"entry 'a' holds \d+ bytes, its header says \(2, 3\) float64"),
+])
+def test_damaged_containers_name_the_file(tmp_path, damage, match):
+    """Bit flips that once escaped as tokenize.TokenError, NotImplementedError or
+    RuntimeError ('encrypted, password required') from zipfile and numpy."""
+    p = tmp_path / "m.npz"
+    serialize.save(p, "thing", {}, ARRAYS)
+    raw = p.read_bytes()
+    cd = _cd_offset(raw, "a.npy")
+    with zipfile.ZipFile(p) as z:
+        local = z.getinfo("a.npy").header_offset
+        data = z.read("a.npy")
+    if damage == "encrypted":      # the flag in the central directory and the local header
+        raw = _patch(_patch(raw, cd + 8, 1), local + 6, 1)
+    elif damage == "version":
+        raw = _patch(raw, cd + 6, 99)
+    elif damage == "method":
+        raw = _patch(_patch(raw, cd + 10, 99), local + 8, 99)
+    else:
+        hdr = {"npy-header": "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3,, }",
+               "npy-object": "{'descr': '|O', 'fortran_order': False, 'shape': (6,), }",
+               "npy-size": "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"
+               }[damage].ljust(117) + "\n"
+        body = data[data.index(b"\n") + 1:]
+        if damage == "npy-size":
+            body += bytes(8)
+        raw = _replace_entry(p, tmp_path / "tmp.npz", "a.npy", b"\x93NUMPY\x01\x00"
+                             + len(hdr).to_bytes(2, "little") + hdr.encode() + body
+                             ).read_bytes()
+    q = tmp_path / "damaged.npz"
+    q.write_bytes(raw)
+    with pytest.raises(ModelFileError, match="damaged.npz: .*" + match):
+        serialize.load(q)
+
+
+def test_duplicate_entries_are_refused(tmp_path):
+    p = tmp_path / "m.npz"
+    serialize.save(p, "thing", {}, ARRAYS)
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(p, "a") as z:
+        z.writestr("a.npy", z.read("b.c.npy"))
+    with pytest.raises(ModelFileError, match="m.npz: not a valid model file: zip entry "
+                                             "'a.npy' is a duplicate"):
+        serialize.load(p)
+
+
+def test_only_regular_files_are_opened(tmp_path):
+    """A FIFO named like a model once blocked `mcint info` forever."""
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    errors = []
+
+    def load():
+        try:
+            serialize.load(fifo)
+        except ModelFileError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():   # unblock the reader so the process can exit
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("loading a FIFO blocked")
+    assert errors and errors[0].endswith("pipe.npz: is a FIFO (named pipe), not a model file")
+
+
+def test_json_named_npz_is_not_a_model(tmp_path):
+    # '{"meta"' read as a safetensors header length once gave "needs the safetensors package"
+    p = tmp_path / "x.npz"
+    p.write_text('{"meta":{"a":1}}')
+    with pytest.raises(ModelFileError, match=r"x.npz: not an mcint model file \(neither an "
+                                             r".npz archive nor safetensors\)"):
+        serialize.load(p)
+
+
+def test_read_header_reads_no_array_data(tmp_path):
+    p = tmp_path / "m.npz"
+    serialize.save(p, "thing", {"v": 1}, {"big": np.arange(20000.0)})
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF   # inside the array: only reading it notices
+    p.write_bytes(bytes(data))
+    assert serialize.read_header(p)["meta"] == {"v": 1}
+    with pytest.raises(ModelFileError, match="m.npz: corrupt or truncated model file "
+                                             r"\(BadZipFile: Bad CRC-32"):
+        serialize.load(p)
+
+
+def test_safetensors_are_read_without_the_package(tmp_path, monkeypatch):
+    import sys
+
+    pytest.importorskip("safetensors")
+    p = tmp_path / "m.safetensors"
+    serialize.save(p, "thing", {"v": 1}, ARRAYS)
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    meta, arrays = serialize.load(p, expect_kind="thing")
+    assert meta == {"v": 1} and all(np.array_equal(arrays[k], v) for k, v in ARRAYS.items())

@@ -66,8 +66,8 @@ CASES = {
 def test_exact_integrals(backend, case):
     (f, exact), dims, calls, max_rel = CASES[case]
     v = VEGAS(f, dims, backend=backend, seed=11)
-    v.train(calls, nitn=8)
-    r = v.integrate(calls, nitn=4)
+    v.train(8 * calls, nitn=8)
+    r = v.integrate(4 * calls, nitn=4)
     pull = (r.value - exact) / r.error
     assert abs(pull) < 4, f"{case}: {r!r} vs exact {exact:.6f}, pull {pull:.2f}"
     # the error is small (VEGAS works), so the pull test has teeth
@@ -79,8 +79,8 @@ def test_camel_8d_and_float32(backend):
     (f, exact) = camel(8)
     for dtype in ("float64", "float32"):
         v = VEGAS(f, 8, backend=backend, seed=3, dtype=dtype)
-        v.train(20_000, nitn=8)
-        r = v.integrate(20_000, nitn=3)
+        v.train(160_000, nitn=8)
+        r = v.integrate(60_000, nitn=3)
         assert abs(r.value - exact) < 4 * r.error, (dtype, r, exact)
         assert r.error / exact < 0.05
 
@@ -94,8 +94,8 @@ def test_exact_integrals_many_seeds(case):
     for seed in range(20):
         v = VEGAS(f, dims, seed=seed, backend="numba" if "numba" in mcint.available()
                   else "numpy")
-        v.train(calls, nitn=6)
-        r = v.integrate(calls, nitn=4)
+        v.train(6 * calls, nitn=6)
+        r = v.integrate(4 * calls, nitn=4)
         pulls.append((r.value - exact) / r.error)
     pulls = np.array(pulls)
     assert abs(pulls.mean()) < 4 / math.sqrt(len(pulls)) + 0.2
@@ -106,9 +106,9 @@ def test_domain_and_weighted_training_average(backend):
     # int over [-1, 2] x [0, 3] of x^2 * y = (9/3) * (9/2) = 13.5
     v = VEGAS(lambda x: x[:, 0] ** 2 * x[:, 1], 2, backend=backend, seed=5,
               domain=[(-1, 2), (0, 3)])
-    rt = v.train(4_000, nitn=5)
+    rt = v.train(20_000, nitn=5)
     assert rt.weighted and len(rt.iterations) == 5
-    r = v.integrate(4_000, nitn=3)
+    r = v.integrate(12_000, nitn=3)
     assert not r.weighted
     assert abs(r.value - 13.5) < 4 * r.error and r.error < 0.05
 
@@ -118,8 +118,8 @@ def test_same_seed_same_numbers(backend):
     runs = []
     for seed in (7, 7, 8):
         v = VEGAS(f, 3, backend=backend, seed=seed)
-        v.train(3_000, nitn=3)
-        runs.append([(it.value, it.error) for it in v.integrate(3_000, nitn=2)])
+        v.train(9_000, nitn=3)
+        runs.append([(it.value, it.error) for it in v.integrate(6_000, nitn=2)])
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -132,8 +132,8 @@ def test_backends_agree_with_numpy(backend):
     out = {}
     for be in ("numpy", backend):
         v = VEGAS(f, 3, backend=be, seed=2)
-        v.train(4_000, nitn=4)
-        r = v.integrate(4_000, nitn=2)
+        v.train(16_000, nitn=4)
+        r = v.integrate(8_000, nitn=2)
         out[str(be)] = (r.value, r.error, backend.to_numpy(v.map.grid) if be is backend
                         else v.map.grid)
     (a, b) = out.values()
@@ -147,7 +147,7 @@ def test_backends_agree_with_numpy(backend):
 def test_sample_weights_estimate_integral(backend, stratified):
     (f, exact) = gaussian(3, s=0.08)
     v = VEGAS(f, 3, backend=backend, seed=9)
-    v.train(8_000, nitn=6)
+    v.train(48_000, nitn=6)
     n = 20_000
     b = v.sample(n, stratified=stratified)
     xp = backend.xp
@@ -170,7 +170,7 @@ def test_sample_unweighted_histogram():
     s = 0.1
     (f, exact) = gaussian(2, s=s)
     v = VEGAS(f, 2, seed=4)
-    v.train(10_000, nitn=6)
+    v.train(60_000, nitn=6)
     b = v.sample(50_000)
     rng = np.random.default_rng(0)
     keep = rng.random(len(b)) < b.weights / b.weights.max()
@@ -200,8 +200,8 @@ def test_zero_integrand_gives_exact_zero(backend):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with np.errstate(all="raise"):
-            rt = v.train(2_000, nitn=3)
-            r = v.integrate(2_000, nitn=2)
+            rt = v.train(6_000, nitn=3)
+            r = v.integrate(4_000, nitn=2)
             b = v.sample(500)
     assert (rt.value, rt.error, r.value, r.error) == (0.0, 0.0, 0.0, 0.0)
     assert repr(r) == "0(0)"
@@ -258,6 +258,54 @@ def test_calls_too_small():
         VEGAS(lambda x: x[:, 0], 2).train(5, nitn=1)
 
 
+def test_calls_are_the_total_budget_of_every_method(backend):
+    """train, integrate and __call__ spend ``calls`` in all, ``calls // nitn`` per iteration."""
+    seen = []
+
+    def f(x):
+        seen.append(x.shape[0])
+        return np.exp(-np.sum(x, axis=1))
+
+    v = VEGAS(f, 2, backend=backend, seed=1, nitn=4)
+    runs = [(lambda: v.train(8_000), 8_000, 4), (lambda: v.train(9_000, nitn=3), 9_000, 3),
+            (lambda: v.integrate(6_000, nitn=2), 6_000, 2), (lambda: v(4_000, nitn=2), 4_000, 2)]
+    for run, budget, nitn in runs:
+        seen.clear()
+        r = run()
+        assert 0.85 * budget <= sum(seen) <= budget and r.calls == sum(seen)
+        assert len(r.iterations) == nitn
+    with pytest.raises(ValueError, match="gives 9 calls per iteration; need at least 10"):
+        v.integrate(99, nitn=11)
+
+
+def _writes_points(x):
+    v = x[:, 0].copy()
+    x[:, 0] = 0.5
+    return v
+
+
+def test_integrand_cannot_change_the_sampled_points(backend):
+    """numpy integrands get read-only points; native ones are checked (torch) or get a copy."""
+    from mcint.integrand import native
+
+    with pytest.raises(IntegrandError, match="wrote into its input points x"):
+        VEGAS(_writes_points, 2, backend=backend, seed=1).train(2_000, nitn=2)
+
+    @native
+    def writes(x):
+        v = x[:, 0] * 1.0
+        x[:, 0] = 0.5
+        return v
+
+    v = VEGAS(writes, 2, backend=backend, seed=1)
+    try:
+        v.train(2_000, nitn=2)
+    except IntegrandError as exc:
+        assert "wrote into its input points x" in str(exc)
+    else:       # it wrote into a copy (array-api-strict, cupy): the points are untouched
+        assert np.unique(backend.to_numpy(v.sample(500).x)[:, 0]).size > 100
+
+
 @pytest.mark.parametrize("neval,dims", [(10_000, 2), (100_000, 8), (1_000_000, 30),
                                          (50_000, 3), (1_000, 1), (100_000, 5), (10**7, 2)])
 def test_stratification_rules_like_vegas(neval, dims):
@@ -281,16 +329,16 @@ def test_save_load_round_trip(tmp_path, backend):
 
     f, exact = camel(2)
     v = VEGAS(f, 2, backend=backend, seed=3, domain=[(0, 1), (0, 1)])
-    v.train(4_000, nitn=4)
+    v.train(16_000, nitn=4)
     path = v.save(str(tmp_path / "vegas.npz"))
     w = VEGAS.load(path, f, backend=backend)
     np.testing.assert_array_equal(backend.to_numpy(w.map.grid), backend.to_numpy(v.map.grid))
     assert w.strat.nstrat == v.strat.nstrat
     # the restored sampler continues the random stream: identical next results
-    assert [it.value for it in w.integrate(4_000, nitn=2)] == \
-        [it.value for it in v.integrate(4_000, nitn=2)]
+    assert [it.value for it in w.integrate(8_000, nitn=2)] == \
+        [it.value for it in v.integrate(8_000, nitn=2)]
     # a fresh seed gives a statistically equivalent, different run
-    r = VEGAS.load(path, f, backend=backend, seed=99).integrate(4_000, nitn=2)
+    r = VEGAS.load(path, f, backend=backend, seed=99).integrate(8_000, nitn=2)
     assert abs(r.value - exact) < 4 * r.error
     from mcint import serialize
 

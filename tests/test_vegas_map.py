@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,22 @@ def test_map_converges_to_inverse_cdf(backend):
     yq = np.linspace(0.05, 0.95, 19)[:, None]
     x = _np(backend, m.forward(backend.asarray(yq))[0])[:, 0]
     np.testing.assert_allclose(x, np.sqrt(yq[:, 0]), atol=0.02)
+
+
+@pytest.mark.parametrize("c", [1e-200, 1e200])
+def test_adapt_to_samples_does_not_depend_on_the_scale_of_f(backend, c):
+    """(f * J)**2 of 1e200 overflowed (map left as it was, with a warning), of 1e-200 it
+    underflowed to 0 (map silently not adapted)."""
+    xs = np.random.default_rng(4).random((5000, 1))
+    grids = []
+    for k in (1.0, c):
+        m = AdaptiveMap(1, 50, backend=backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            m.adapt_to_samples(backend.asarray(xs), k * 2 * xs[:, 0], nitn=5, alpha=1.0)
+        grids.append(_np(backend, m.grid))
+    np.testing.assert_allclose(grids[1], grids[0], rtol=1e-10)
+    assert np.ptp(np.diff(grids[0][0])) > 1e-3          # it did adapt
 
 
 def test_zero_training_data_keeps_grid(backend):

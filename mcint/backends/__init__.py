@@ -149,15 +149,41 @@ def get_backend(backend: str | Backend | None = None) -> Backend:
     _discover()
     if name not in _factories:
         raise ValueError(
-            f"unknown backend {backend!r}{source}; available backends: {', '.join(available())}"
+            f"unknown backend {backend!r}{source}{_did_you_mean(name)}; available backends: "
+            f"{', '.join(known())}"
         )
     try:
         return _instantiate(name)
     except BackendUnavailable as exc:
+        others = [n for n in known() if n != name]
         raise BackendUnavailable(
-            f"backend {name!r}{source} is not usable here: {exc}; "
-            f"available backends: {', '.join(available())}"
+            f"backend {name!r}{source} is not usable here: {exc}{_install_hint(name, exc)}; "
+            f"other backends: {', '.join(others)}"
         ) from None
+
+
+# The error messages name backends without importing them (``available()`` would import
+# torch, numba and cupy: seconds, for a typo).
+def _did_you_mean(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known() + list(ALIASES), n=1)
+    return f" (did you mean {ALIASES.get(close[0], close[0])!r}?)" if close else ""
+
+
+def _install_hint(name: str, exc: BaseException) -> str:
+    """`` (pip install 'mcint[EXTRA]')`` when the plugin's message gives no hint and mcint
+    has an extra of the backend's name (``torch-cuda`` -> ``torch``)."""
+    if "pip install" in str(exc) or "not installed" not in str(exc):
+        return ""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        extras = set(metadata("mcint").get_all("Provides-Extra") or [])
+    except (ImportError, PackageNotFoundError):  # pragma: no cover - mcint not installed
+        return ""
+    extra = name if name in extras else name.split("-")[0]
+    return f" (pip install 'mcint[{extra}]')" if extra in extras else ""
 
 
 def _env_default() -> Backend | None:

@@ -10,7 +10,7 @@ A run card holds the same options as ``mcint run``'s flags (dashes or underscore
     seed = 7
     train_calls = 200000
     events = 10000
-    out = "out/camel"
+    out = "out/camel"            # relative to the card's folder, like a file.py integrand
     checkpoint_every = 50        # training steps between out/camel/checkpoint.npz updates
 
     [sampler_options]            # passed to mcint.Integrator / mcint.VEGAS
@@ -21,8 +21,12 @@ Flags given on the command line override the card. Unknown keys are errors namin
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import sys
+import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -83,8 +87,11 @@ class RunConfig:
         if not isinstance(self.budget, (int, float)) or not 0.0 <= float(self.budget) < 1.0:
             raise ConfigError(f"budget (overweight share of the cross section) must be in "
                               f"[0, 1); got {self.budget!r}")
-        if not isinstance(self.flush_every, (int, float)) or self.flush_every < 0:
-            raise ConfigError(f"flush_every must be seconds >= 0; got {self.flush_every!r}")
+        if not _positive_finite(self.flush_every):
+            # NaN compares false with everything: "< 0" let it through, and no partial file
+            # was ever published
+            raise ConfigError(f"flush_every must be a finite number of seconds > 0; got "
+                              f"{self.flush_every!r}")
         _int(self, "checkpoint_every", 1, what="checkpoint_every (training steps)")
         if not isinstance(self.checkpoint, bool):
             raise ConfigError(f"checkpoint must be true or false; got {self.checkpoint!r}")
@@ -97,6 +104,11 @@ class RunConfig:
         return self
 
 
+def _positive_finite(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v > 0)
+
+
 def _int(cfg: RunConfig, name: str, lo: int, what: str | None = None) -> None:
     v = getattr(cfg, name)
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -104,6 +116,79 @@ def _int(cfg: RunConfig, name: str, lo: int, what: str | None = None) -> None:
 
 
 FIELDS = [f.name for f in fields(RunConfig) if f.name != "base_dir"]
+
+#: what each option means: the ``--help`` texts and the run-card listing of ``mcint run --help``
+MEANING = {
+    "integrand": "built-in example (`mcint examples`), module:function or file.py:function",
+    "dims": "dimensions, for module:function targets and scalable examples",
+    "sampler": "nis (neural importance sampling) or vegas (VEGAS+)",
+    "backend": "array backend: numpy, numba, torch, torch-cuda, cupy, strict",
+    "seed": "random seed (same seed + backend = same numbers)",
+    "train_calls": "integrand calls for training",
+    "integrate_calls": "integrand calls for the final estimate",
+    "events": "number of unweighted events to write",
+    "out": "output directory, or an event file name (.lhe, .lheh5, .npz) whose folder gets "
+           "NAME.run.json, NAME.model.npz, ...",
+    "format": "event file format: lhe, lheh5 or npz",
+    "plot": "write plots",
+    "budget": "share of the cross section allowed in truncated overweights",
+    "calibration_calls": "points drawn to choose the maximum weight",
+    "batch_size": "points per sampling batch",
+    "flush_every": "seconds between valid partial event files (> 0)",
+    "checkpoint_every": "training steps between checkpoints in OUT/checkpoint.npz (NIS; also "
+                        "written on Ctrl-C/SIGTERM)",
+    "checkpoint": "write training checkpoints",
+    "save_model": "write model.npz (for `mcint sample`)",
+    "progress": "progress display: auto, bar, plain or none",
+    "sampler_options": "table of keyword arguments of mcint.Integrator / mcint.VEGAS (VEGAS: "
+                       "nitn = training iterations)",
+}
+
+#: defaults that depend on the target or the machine, in words
+_DEFAULT_WORDS = {
+    "integrand": "none, required",
+    "dims": "the example's; required for module:function",
+    "sampler": "the example's, else nis where torch is installed, else vegas",
+    "backend": "$MCINT_BACKEND, else numpy",
+    "train_calls": f"the example's, else {100_000}",
+    "integrate_calls": "train_calls / 4, at least 10000",
+    "out": "mcint-out; in a run card, relative to the card's folder",
+    "format": "--out's suffix, else lhe for physics examples, npz otherwise",
+    "plot": "when matplotlib is installed",
+    "calibration_calls": "10 x events, within 50000 ... 1000000",
+    "budget": "0.001, as MadGraph",
+    "progress": "auto: a bar on a terminal",
+    "sampler_options": "none; VEGAS nitn 10",
+}
+
+
+def default_text(name: str) -> str:
+    """The default of option ``name`` as the help shows it."""
+    if name in _DEFAULT_WORDS:
+        return _DEFAULT_WORDS[name]
+    v = getattr(RunConfig(), name)
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def option_help(name: str) -> str:
+    """``MEANING (default: ...)`` for a flag's help or the run-card listing."""
+    return f"{MEANING[name]} (default: {default_text(name)})"
+
+
+def card_keys_text() -> str:
+    """The run-card keys with their meaning and default (``mcint run --help``'s epilog)."""
+    w = max(map(len, FIELDS))
+    lines = ["run card keys (TOML, dashes or underscores; flags override the card):"]
+    for name in FIELDS:
+        lines += textwrap.wrap(option_help(name), width=98, initial_indent=f"  {name:<{w}}  ",
+                               subsequent_indent=" " * (w + 4))
+    return "\n".join(lines)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _toml() -> Any:
@@ -134,9 +219,38 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         # a [run] table is accepted as well as top-level keys
         run = data.pop("run")
         data = {**run, **data}
+    gen = data.pop("generation", None)
+    if gen is not None:
+        if not isinstance(gen, dict) or set(gen) - {"events", "max_overweight_truncation"}:
+            raise ConfigError(f"{p}: [generation] takes events and max_overweight_truncation; "
+                              f"got {gen!r}")
+        if "max_overweight_truncation" in gen:
+            data.setdefault("budget", gen["max_overweight_truncation"])
+        if "events" in gen:
+            data.setdefault("events", gen["events"])
+    from ..collider.card import SECTIONS
+
+    collider = {k: data.pop(k) for k in SECTIONS if k in data}
+    if collider:
+        if "process" not in collider:
+            raise ConfigError(f"{p}: [{', '.join(collider)}] without a [process] section")
+        if data.get("integrand"):
+            raise ConfigError(f"{p}: a card with a [process] section is its own integrand; "
+                              f"remove integrand = {data['integrand']!r}")
+        # the card itself is the target: `mcint sample` rebuilds the process from it
+        data["integrand"] = str(p.resolve())
     cfg = RunConfig(base_dir=str(p.parent))
     apply(cfg, data, source=str(p))
+    if "out" in data:
+        cfg.out = card_relative(cfg.out, p.parent)
     return cfg
+
+
+def card_relative(path: str, card_dir: Path) -> str:
+    """A path written in a run card, resolved against the card's folder (as its integrand
+    file is), not against the working directory of whoever runs it."""
+    q = Path(path).expanduser()
+    return str(q if q.is_absolute() else card_dir / q)
 
 
 def apply(cfg: RunConfig, values: dict[str, Any], source: str = "options") -> RunConfig:
@@ -147,7 +261,8 @@ def apply(cfg: RunConfig, values: dict[str, Any], source: str = "options") -> Ru
         if name == "target":
             name = "integrand"
         if name not in FIELDS:
-            raise ConfigError(f"{source}: unknown key {key!r}; valid keys: {', '.join(FIELDS)}")
+            raise ConfigError(f"{source}: unknown key {key!r}{did_you_mean(name, FIELDS)}; "
+                              f"valid keys: {', '.join(FIELDS)}")
         want = str(types[name])
         if val is not None:
             ok = True

@@ -3,14 +3,16 @@
 A NIS run checkpoints its training to ``DIR/checkpoint.npz`` (every ``checkpoint_every`` steps
 and on SIGINT/SIGTERM) and records its options in ``DIR/run.json`` from the start
 (``status``: ``training`` -> ``trained`` -> ``done``). ``--resume DIR`` rebuilds the same
-configuration from run.json, restores the sampler from the checkpoint (finishing an
+configuration from run.json (with the backend and sampler the run resolved, whatever
+``$MCINT_BACKEND`` says now), restores the sampler from the checkpoint (finishing an
 unfinished ``train()``), then integrates and writes the events as the first run would have:
-with the same seed and CPU backend the numbers are identical to an uninterrupted run.
+with the same seed and CPU backend the numbers are identical to an uninterrupted run. An
+integrand that is Python code (``file.py:function``, ``module:function``) is run from a
+run.json only with ``--trust-run-file``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -20,7 +22,8 @@ from typing import Any
 from .config import ConfigError, RunConfig, apply
 
 CHECKPOINT_FILE = "checkpoint.npz"
-#: options that may differ in the resumed process (they do not change any number)
+#: options that may differ in the resumed process (they do not change any number); others
+#: may be given only with the recorded value
 RESUMABLE_OVERRIDES = ("progress", "plot")
 
 
@@ -93,44 +96,113 @@ def _find_run_json(spec: str) -> tuple[Path, str]:
     return run, prefix
 
 
-def load_resume(spec: str, overrides: dict[str, Any]) -> tuple[RunConfig, ResumeState]:
-    """The configuration of the interrupted run in ``spec`` (a run directory)."""
-    run, prefix = _find_run_json(spec)
+def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(report, options, status) of a run file; a one-line error if it is not one."""
+    from ..serialize import parse_json
+
     try:
-        rep = json.loads(run.read_text())
+        rep = parse_json(run.read_bytes(), str(run), "run file", ConfigError)
         opts = dict(rep["options"])
         status = rep.get("status", "done")   # run files without a status are finished runs
+        if not isinstance(opts.get("integrand"), str):
+            raise TypeError("options.integrand is not a string")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume: {str(run)!r} is not a readable run file "
                           f"({type(exc).__name__}: {exc})") from None
+    return rep, opts, status
+
+
+def _check_resumable(rep: dict[str, Any], status: str, run: Path, ck: Path) -> None:
+    """A finished run, a VEGAS run or a run without checkpoint cannot continue."""
     where = str(run.parent)
     if status == "done":
         raise ConfigError(f"cannot resume: the run in {where!r} has finished (status 'done' "
                           f"in {run.name}); start a new run instead")
-    ck = run.parent / f"{prefix}{CHECKPOINT_FILE}"
+    if rep.get("sampler") == "vegas":
+        raise ConfigError(f"cannot resume: the run in {where!r} uses VEGAS, which keeps no "
+                          "checkpoint (it retrains in seconds): start it again with "
+                          "`mcint run ... --force`")
     if not ck.is_file():
         raise ConfigError(f"cannot resume: no checkpoint {ck.name!r} in {where!r} (stopped "
-                          "before its first checkpoint, or run with --no-checkpoint or "
-                          "--sampler vegas); start the run again")
-    bad = sorted(k for k in overrides if k not in RESUMABLE_OVERRIDES)
+                          "before its first checkpoint, or run with --no-checkpoint); start "
+                          "the run again with --force")
+
+
+def _check_overrides(overrides: dict[str, Any], opts: dict[str, Any],
+                     backend: str | None) -> None:
+    """Options given with --resume must not change a number of the run."""
+    recorded = {**opts, "backend": backend}
+    bad = sorted(k for k, v in overrides.items() if k not in RESUMABLE_OVERRIDES
+                 and _canonical(k, v) != _canonical(k, recorded.get(k)))
+    if "backend" in bad:
+        raise ConfigError(f"cannot resume on backend {overrides['backend']!r}: the run trained "
+                          f"on {backend!r}, and a resumed run continues on the backend it "
+                          "started on (so its numbers are an uninterrupted run's); start a new "
+                          "run for another backend")
     if bad:
         raise ConfigError(f"--resume continues the run with its recorded options; "
                           f"{', '.join('--' + k.replace('_', '-') for k in bad)} cannot change "
                           f"(start a new run instead)")
+
+
+def _canonical(key: str, value: Any) -> Any:
+    """Backend aliases name the same backend (``torch-cpu`` is ``torch``)."""
+    if key == "backend" and isinstance(value, str):
+        from ..backends import ALIASES
+
+        name = value.strip().lower()
+        return ALIASES.get(name, name)
+    return value
+
+
+def recorded_backend(rep: dict[str, Any]) -> str | None:
+    """The backend the run resolved (``$MCINT_BACKEND`` or the default included): its numbers
+    belong to it, so a resume continues there whatever the environment says now."""
+    name = rep.get("backend") or (rep.get("options") or {}).get("backend")
+    return name if isinstance(name, str) else None
+
+
+def load_resume(spec: str, overrides: dict[str, Any],
+                trust_run_file: bool = False) -> tuple[RunConfig, ResumeState]:
+    """The configuration of the interrupted run in ``spec`` (a run directory)."""
+    from .target import require_trust
+
+    run, prefix = _find_run_json(spec)
+    rep, opts, status = _read_run(run)
+    ck = run.parent / f"{prefix}{CHECKPOINT_FILE}"
+    _check_resumable(rep, status, run, ck)
+    backend = recorded_backend(rep)
+    _check_overrides(overrides, opts, backend)
+    if not trust_run_file:
+        require_trust(opts["integrand"], str(run), f"give --trust-run-file to resume it "
+                      f"(`mcint run --resume {spec} --trust-run-file`) if you trust it")
     cfg = RunConfig()
     try:
         apply(cfg, {k: v for k, v in opts.items() if k != "base_dir"}, source=str(run))
     except ConfigError as exc:
         raise ConfigError(f"cannot resume: {exc}") from None
     cfg.base_dir = str(rep.get("base_dir") or run.parent)
+    # the run's resolved choices, not what the environment would choose now
+    cfg.backend = backend or cfg.backend
+    cfg.sampler = rep.get("sampler") or cfg.sampler
     # the directory may have moved since: write where it is now
     orig = Path(str(opts.get("out", "")))
     cfg.out = str(run.parent / orig.name) if prefix else str(run.parent)
-    apply(cfg, overrides, source="command line")
-    cwd = rep.get("cwd")
-    if cwd and cwd not in sys.path:   # module:function targets importable as at the start
-        sys.path.insert(0, cwd)
+    apply(cfg, {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES},
+          source="command line")
+    add_run_cwd(rep, cfg.integrand)
     return cfg.validate(), ResumeState(run.parent, ck, rep)
+
+
+def add_run_cwd(rep: dict[str, Any], spec: str) -> None:
+    """Make a module:function target importable as the run found it: its working directory
+    joins ``sys.path``. Only for targets that are code (already trusted by the caller), and
+    last, so that a directory from elsewhere cannot shadow an installed package."""
+    from .target import runs_code
+
+    cwd = rep.get("cwd")
+    if runs_code(spec) and isinstance(cwd, str) and cwd and cwd not in sys.path:
+        sys.path.append(cwd)
 
 
 def restore_sampler(state: ResumeState, cfg: RunConfig, target: Any, backend: Any) -> Any:
@@ -163,11 +235,19 @@ def restore_sampler(state: ResumeState, cfg: RunConfig, target: Any, backend: An
 
 
 def interrupted_message(exc: BaseException, checkpoint: Path | None, run_dir: Path,
-                        trained: bool) -> Interrupted:
-    """The one line printed when a signal stops ``mcint run``."""
+                        trained: bool, trust: bool = False, kind: str = "nis") -> Interrupted:
+    """The one line printed when a signal stops ``mcint run``.
+
+    ``trust``: the run's integrand is code, so the command to continue needs
+    ``--trust-run-file`` (the resumed process reads the integrand from run.json).
+    """
     code = exit_code(exc)
     how = "terminated" if code == 143 else "interrupted"
-    again = f"continue with `mcint run --resume {run_dir}`"
+    again = (f"continue with `mcint run --resume {run_dir}"
+             f"{' --trust-run-file' if trust else ''}`")
+    if kind == "vegas":
+        return Interrupted(f"{how} during VEGAS training, which keeps no checkpoint: nothing "
+                           f"to resume (start it again with --force)", code)
     if checkpoint is None or not checkpoint.is_file():
         why = "checkpoints are off" if checkpoint is None else "before the first checkpoint"
         return Interrupted(f"{how} during training ({why}): nothing to resume", code)

@@ -11,10 +11,18 @@ crash-safe event file), plots. The run directory gets::
     model.npz                                  the trained sampler (NIS), for `mcint sample`
     diagnostics.npz                            calibration weights + a sample of event points
     plots/*.png                                with matplotlib installed
+    .mcint.lock                                while a run writes the directory
+
+``--out DIR/NAME.lhe`` names the files ``DIR/NAME.run.json``, ``DIR/NAME.model.npz``, ... A run
+holds the directory's lock while it writes (a second run there fails at once), refuses to
+write over an earlier run's outputs unless ``--force`` (which removes all of them first, so no
+two runs' files mix), and removes the temporaries that killed runs left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -36,6 +44,7 @@ from ..events import (
     open_writer,
     unweighted_events,
 )
+from ..events._atomic import remove_stale_temps, write_atomic
 from .config import ConfigError, RunConfig
 from .progress import Progress
 from .resume import (
@@ -46,12 +55,15 @@ from .resume import (
     restore_sampler,
     run_tag,
 )
-from .target import Target, resolve
+from .target import Target, resolve, runs_code
 
 DEFAULT_TRAIN_CALLS = 100_000
 RUN_FILE = "run.json"
 MODEL_FILE = "model.npz"
 DIAG_FILE = "diagnostics.npz"
+LOCK_FILE = ".mcint.lock"
+#: the files of a run besides its events (each with the layout's prefix)
+RUN_FILES = (RUN_FILE, MODEL_FILE, DIAG_FILE, CHECKPOINT_FILE)
 
 
 @dataclass
@@ -80,34 +92,186 @@ def event_format(cfg: RunConfig, target: Target) -> str:
     return cfg.format or target.event_format
 
 
+def check_out_name(out: str) -> None:
+    """A name with a suffix must be an event file or an existing directory: ``--out ev.root``
+    would otherwise become a directory holding ``events.npz``."""
+    p = Path(out).expanduser()
+    if p.suffix and p.suffix.lower() not in EVENT_SUFFIXES and not p.is_dir():
+        raise ConfigError(f"--out {out!r}: {p.suffix!r} is not an event file suffix "
+                          f"({', '.join(EVENT_SUFFIXES)}); name a directory without a suffix "
+                          "(or create it first)")
+
+
 def layout(out: str, fmt: str) -> Layout:
     """``out`` is a directory, or an event file name whose directory holds the other files."""
+    check_out_name(out)
     p = Path(out).expanduser()
     suffix = p.suffix.lower()
-    if suffix in (".lhe", ".lheh5", ".h5", ".hdf5", ".npz"):
+    if suffix in EVENT_SUFFIXES:
         return Layout(p.parent if str(p.parent) else Path("."), p, prefix=p.stem + ".")
     return Layout(p, p / f"events.{fmt}")
 
 
 def prepare_dir(lay: Layout) -> None:
-    """Create the run directory and check that the event file can be written, before any work."""
+    """Create the run directory and check that the event file can be written, before any work.
+
+    A path that cannot be used is the user's option, not a failure of the run: ConfigError.
+    """
     try:
         lay.run_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"cannot create output directory {str(lay.run_dir)!r}: a file of "
+                          "that name exists (give a directory, or an event file name)") from None
     except OSError as exc:
-        raise EventFileError(f"cannot create output directory {str(lay.run_dir)!r}: "
-                             f"{exc.strerror or exc}") from None
-    check_writable(lay.events)
+        raise ConfigError(f"cannot create output directory {str(lay.run_dir)!r}: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        check_writable(lay.events)
+    except EventFileError as exc:
+        raise ConfigError(str(exc)) from None
     if not os.access(lay.run_dir, os.W_OK | os.X_OK):
-        raise EventFileError(f"output directory {str(lay.run_dir)!r} is not writable")
+        raise ConfigError(f"output directory {str(lay.run_dir)!r} is not writable")
+
+
+# -- one run per set of outputs ----------------------------------------------------------------
+class OutputBusy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+    #: EX_TEMPFAIL: nothing is wrong with the command, try again later
+    exit_status = 75
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a run writes there.
+
+    ``fcntl.flock`` on ``DIR/.mcint.lock``: the kernel drops it when the holder ends (even by
+    SIGKILL), so a lock never goes stale; the file holds the holder's pid for the message.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: runs are not locked
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise OutputBusy(self._busy_message()) from None
+            except OSError:   # a file system without locks (ENOLCK): run unlocked
+                os.close(fd)
+                return self
+            if _same_file(fd, self.path):   # else its holder removed it as we opened it
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def _busy_message(self) -> str:
+        try:
+            pid = self.path.read_text().strip() or "unknown"
+        except OSError:
+            pid = "unknown"
+        return (f"another mcint process (pid {pid}) is writing to {str(self.path.parent)!r} "
+                f"(lock {str(self.path)!r}): wait for it to finish, or choose another --out")
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):   # unlink first: a waiting run then makes a new one
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+
+def output_names(lay: Layout) -> list[str]:
+    """The file names (in the run directory) that a run with this layout writes, its events
+    in every format (an earlier run may have used another)."""
+    stem = lay.events.name[: -len(lay.events.suffix)] if lay.events.suffix else lay.events.name
+    return [f"{lay.prefix}{n}" for n in RUN_FILES] + [f"{stem}{s}" for s in EVENT_SUFFIXES]
+
+
+def event_names(lay: Layout) -> list[str]:
+    """The event file names of this layout in every format (what `mcint sample` writes)."""
+    return output_names(lay)[len(RUN_FILES):]
+
+
+def earlier_outputs(lay: Layout, names: list[str], plots: bool = True) -> list[Path]:
+    """The outputs of an earlier run with this layout that exist (files, and the plots
+    directory if it holds PNGs)."""
+    found = [lay.run_dir / n for n in names if (lay.run_dir / n).is_file()]
+    pdir = lay.run_dir / f"{lay.prefix}plots"
+    if plots and pdir.is_dir() and any(pdir.glob("*.png")):
+        found.append(pdir)
+    return found
+
+
+def remove_outputs(paths: list[Path]) -> None:
+    """Delete an earlier run's files (only the names a run writes: nothing else of the user's)."""
+    for p in paths:
+        if p.is_dir():
+            for png in p.glob("*.png"):
+                png.unlink()
+            with contextlib.suppress(OSError):   # kept if the user put other files there
+                p.rmdir()
+        else:
+            p.unlink()
+
+
+def _earlier_run_message(lay: Layout, found: list[Path]) -> str:
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in found)
+    msg = (f"{str(lay.run_dir)!r} holds the outputs of an earlier run ({names}): give --force "
+           "to replace them (all of them are removed first), or choose another --out")
+    run = lay.file(RUN_FILE)
+    try:
+        status = json.loads(run.read_text()).get("status") if run.is_file() else None
+    except (OSError, ValueError, AttributeError, RecursionError):
+        status = None
+    if status in ("training", "trained"):
+        msg += f"; that run was interrupted: `mcint run --resume {lay.run_dir}` continues it"
+    return msg
+
+
+def claim_outputs(lay: Layout, names: list[str], force: bool, resume: bool = False,
+                  plots: bool = True) -> RunLock:
+    """Lock the run directory, then make sure this run's files mix with no other run's.
+
+    An earlier run's outputs are refused, or with ``force`` removed; a resumed run continues
+    its own. Temporaries that killed writers left for ``names`` are removed either way.
+    """
+    lock = RunLock(lay.run_dir).acquire()
+    try:
+        if not resume:
+            found = earlier_outputs(lay, names, plots)
+            if found and not force:
+                raise ConfigError(_earlier_run_message(lay, found))
+            remove_outputs(found)
+        remove_stale_temps(lay.run_dir, names, exclusive=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic JSON write (temporary file + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, default=_json_default, allow_nan=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Atomic JSON write (temporary file + rename; the temporary goes if the write fails)."""
+    text = json.dumps(data, indent=1, default=_json_default, allow_nan=True) + "\n"
+    write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def _json_default(o: Any) -> Any:
@@ -178,7 +342,7 @@ def make_sampler(kind: str, target: Target, cfg: RunConfig, backend: Any) -> Any
         if target.multichannel:
             return Integrator(target.integrand, backend=backend, seed=cfg.seed, **opts)
         return Integrator(target.integrand, target.dims, backend=backend, seed=cfg.seed, **opts)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:   # the run card's options, not a failed run
         raise ConfigError(f"invalid sampler_options for {kind}: {exc}") from None
 
 
@@ -222,7 +386,7 @@ def train(sampler: Any, kind: str, calls: int, mode: str, checkpoint: Path | Non
     """
     hist: list[dict[str, Any]] = []
     if kind == "vegas":
-        nitn = 10
+        nitn = int(getattr(sampler, "nitn", 10))   # sampler_options.nitn (VEGAS's default 10)
         per = max(calls // nitn, 1000)
         with Progress("train (VEGAS)", nitn, mode, unit="itn") as bar:
             from ..results import Result
@@ -272,7 +436,7 @@ def _history_row(st: dict[str, Any]) -> dict[str, Any]:
 
 def integrate(sampler: Any, kind: str, calls: int) -> tuple[Any, dict[str, Any], list]:
     if kind == "vegas":
-        r = sampler.integrate(max(calls // 5, 100), nitn=5)
+        r = sampler.integrate(max(calls, 500), nitn=5)
         rel = r.error * math.sqrt(max(r.calls, 1)) / abs(r.value) if r.value else math.inf
         return r, {"rel_std": rel}, []
     r = sampler.integrate(calls)
@@ -328,6 +492,22 @@ def event_info(target: Target, sigma: float, sigma_err: float, sigma_abs: float,
     return RunInfo(sigma, sigma_err, weighting=weighting, xmax=sigma_abs, meta=meta)
 
 
+#: write errors that name no file (a failed write() on a full disk, a quota, a bad device)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EIO, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Any:
+    """Name ``path`` in a write error that names no file. Other errors (the integrand's own
+    OSErrors, which run inside the block too) pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _WRITE_ERRNOS:
+            exc.filename = str(path)
+        raise
+
+
 def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: str,
                  w_max: float, sigma: float, sigma_err: float, sigma_abs: float, signed: bool,
                  meta: dict[str, Any], seed: int, expected_eff: float | None = None
@@ -342,7 +522,7 @@ def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: 
     keep_c: list[np.ndarray] = []
     kept = 0
     flush = float(cfg.flush_every)
-    with Progress("events", cfg.events, cfg.progress, unit="ev") as bar, \
+    with _naming(path), Progress("events", cfg.events, cfg.progress, unit="ev") as bar, \
             open_writer(path, info, fmt=fmt, checkpoint_every=flush) as writer:
         def progress(s: UnweightStats) -> None:
             bar.update(to=s.accepted, eff=f"{100 * s.efficiency:.2f}%")
@@ -367,20 +547,20 @@ def write_events(sampler: Any, target: Target, cfg: RunConfig, path: Path, fmt: 
     return stats, sample
 
 
-def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = None) -> Report:
+def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = None,
+        force: bool = False) -> Report:
     """The whole ``mcint run`` job for a validated configuration.
 
     With ``resume`` (from :func:`mcint.cli.resume.load_resume`) the sampler continues from the
-    run's checkpoint instead of starting afresh.
+    run's checkpoint instead of starting afresh. The run holds its directory's lock throughout;
+    an earlier run's outputs there are an error, or with ``force`` removed first.
     """
     import sys
 
-    from .. import __version__
     from ..backends import get_backend
 
     out_stream = out_stream or sys.stdout
     t_all = time.perf_counter()
-    timing: dict[str, float] = {}
     target = resolve(cfg.integrand, cfg.dims, cfg.base_dir)
     backend = get_backend(cfg.backend)
     kind = choose_sampler(cfg, target)
@@ -400,6 +580,21 @@ def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = Non
         from ..plots import require_matplotlib
 
         require_matplotlib()
+    lock = claim_outputs(lay, output_names(lay), force, resume is not None)
+    try:
+        return _run_claimed(cfg, out_stream, resume, target, backend, kind, fmt, lay, want_plot,
+                            t_all)
+    finally:
+        lock.release()
+
+
+def _run_claimed(cfg: RunConfig, out_stream: Any, resume: ResumeState | None, target: Target,
+                 backend: Any, kind: str, fmt: str, lay: Layout, want_plot: bool | None,
+                 t_all: float) -> Report:
+    """The run, once its directory is locked and clear of other runs' files."""
+    from .. import __version__
+
+    timing: dict[str, float] = {}
     ex_defaults = target.example.defaults if target.example is not None else {}
     train_calls = cfg.train_calls or int(ex_defaults.get("train_calls", DEFAULT_TRAIN_CALLS))
     integrate_calls = cfg.integrate_calls or max(train_calls // 4, 10_000)
@@ -414,9 +609,6 @@ def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = Non
         sampler = restore_sampler(resume, stored, target, backend)
         ckpt = resume.checkpoint
     else:
-        stale = lay.file(CHECKPOINT_FILE)
-        if stale.is_file():    # an earlier run's state must not be resumed into this one
-            stale.unlink()
         sampler = make_sampler(kind, target, cfg, backend)
         if kind == "nis":
             sampler.run_tag = tag
@@ -447,17 +639,30 @@ def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = Non
         if trained:
             rep.history = train_history(sampler)
         else:
-            rep.history = train(sampler, kind, train_calls, cfg.progress, ckpt,
-                                cfg.checkpoint_every)
+            with _naming(ckpt or lay.run_dir):   # checkpoint writes: the I/O of training
+                rep.history = train(sampler, kind, train_calls, cfg.progress, ckpt,
+                                    cfg.checkpoint_every)
             rep.status = "trained"
             write_json(lay.file(RUN_FILE), asdict(rep))
         timing["train"] = time.perf_counter() - t
+        used = rep.history[-1]["calls"] if rep.history else None
+        rep.warnings += [w for w in [raised_calls("train_calls", train_calls, used, kind)] if w]
         return _finish(rep, cfg, target, sampler, kind, lay, fmt, timing, t_all, want_plot,
                        integrate_calls, calib_calls, ckpt)
     except KeyboardInterrupt as exc:
-        if kind != "nis" or (rep.status == "trained" and ckpt is None):
+        if rep.status == "trained" and (kind != "nis" or ckpt is None):
             raise
-        raise interrupted_message(exc, ckpt, lay.run_dir, rep.status == "trained") from None
+        raise interrupted_message(exc, ckpt, lay.run_dir, rep.status == "trained",
+                                  trust=runs_code(cfg.integrand), kind=kind) from None
+
+
+def raised_calls(option: str, asked: int, used: Any, kind: str) -> str | None:
+    """Say when the sampler needed clearly more integrand calls than ``option`` asked for
+    (VEGAS trains whole iterations of a minimum size, NIS whole batches)."""
+    if not isinstance(used, (int, float)) or used <= 1.1 * asked:
+        return None
+    return (f"{option} {asked} was raised to {int(used)} integrand calls, the least the "
+            f"{kind.upper()} sampler does")
 
 
 def train_history(sampler: Any) -> list[dict[str, Any]]:
@@ -475,6 +680,8 @@ def _finish(rep: Report, cfg: RunConfig, target: Target, sampler: Any, kind: str
     result, rep.metrics, rep.channels = integrate(sampler, kind, integrate_calls)
     rep.result = {"value": float(result.value), "error": float(result.error),
                   "chi2_dof": float(result.chi2_dof), "calls": int(result.calls)}
+    rep.warnings += [w for w in [raised_calls("integrate_calls", integrate_calls,
+                                              rep.result["calls"], kind)] if w]
     timing["integrate"] = time.perf_counter() - t
     rep.warnings += [str(w) for w in rep.metrics.pop("warnings", []) or []]
 
@@ -528,11 +735,9 @@ def _finish(rep: Report, cfg: RunConfig, target: Target, sampler: Any, kind: str
 
     diag = lay.file(DIAG_FILE)
     cap = 200_000
-    tmp = diag.with_name(f".{diag.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, calib_weights=cal["weights"][:cap], calib_channels=cal["channels"][:cap],
-                 events_x=sample["x"], events_channel=sample["channel"])
-    os.replace(tmp, diag)
+    write_atomic(diag, lambda fh: np.savez(
+        fh, calib_weights=cal["weights"][:cap], calib_channels=cal["channels"][:cap],
+        events_x=sample["x"], events_channel=sample["channel"]))
     files["diagnostics"] = diag.name
 
     rep.files = files
@@ -556,4 +761,6 @@ def _finish(rep: Report, cfg: RunConfig, target: Target, sampler: Any, kind: str
     write_json(lay.file(RUN_FILE), asdict(rep))
     if ckpt is not None and ckpt.is_file():   # the run is complete: model.npz is what remains
         ckpt.unlink()
+    # e.g. a checkpoint's temporary from a process killed while it wrote one
+    remove_stale_temps(lay.run_dir, output_names(lay), exclusive=True)
     return rep

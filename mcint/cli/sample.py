@@ -8,7 +8,6 @@ on a fresh calibration sample and streams unweighted events into a crash-safe fi
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -58,23 +57,28 @@ def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
 
 
 def _load_run(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{str(path)!r} is not a readable run file: {exc}") from None
+    from ..serialize import TEXT, Record, check_field, open_regular, parse_json
+
+    where = repr(str(path))
+    # a regular file only (a FIFO would block), JSON of bounded depth, fields by type
+    with open_regular(path, "run file", ConfigError, missing=ConfigError) as f:
+        data = parse_json(f.read(), where, "run file", ConfigError)
     if not isinstance(data, dict) or "integrand" not in data:
-        raise ConfigError(f"{str(path)!r} is not an mcint run file (no 'integrand')")
-    return data
+        raise ConfigError(f"{where} is not an mcint run file (no 'integrand')")
+    files = Record({"model": TEXT}, optional=("model",), extra=True)
+    spec = Record({"integrand": TEXT, "files": files}, optional=("files",), extra=True)
+    return check_field(data, spec, "run", where, ConfigError)
 
 
 def load_sampler(model: Path, target: Any, backend: Any, seed: int) -> Any:
     """The saved sampler (NIS checkpoint or VEGAS model) for ``target``'s integrand."""
-    from ..serialize import read_header
+    from ..serialize import ModelFileError, read_header
 
     try:
         kind = read_header(str(model)).get("kind")
-    except Exception as exc:
-        raise ConfigError(f"{str(model)!r}: {exc}") from None
+    except (ModelFileError, OSError) as exc:
+        raise ConfigError(str(exc) if str(model) in str(exc) else f"{str(model)!r}: {exc}"
+                          ) from None
     if kind == "vegas":
         from ..vegas import VEGAS
 
@@ -84,23 +88,46 @@ def load_sampler(model: Path, target: Any, backend: Any, seed: int) -> Any:
     return Integrator.resume(str(model), target.integrand, backend=backend)
 
 
+def _sample_target(args: argparse.Namespace, model: Path, run_json: Path | None,
+                   rep0: dict[str, Any]) -> tuple[str, str]:
+    """(integrand spec, directory relative files are looked up in) for ``mcint sample``.
+
+    ``--integrand`` is the user's choice (looked up from the working directory). The run
+    file's integrand runs code only with ``--trust-run-file``: a model never executes code,
+    and a run directory from elsewhere must not either without being asked to.
+    """
+    from .resume import add_run_cwd
+    from .target import require_trust
+
+    if args.integrand:
+        return args.integrand, "."
+    if run_json is None:
+        raise ConfigError(f"{str(model)!r} has no run.json next to it: name the integrand "
+                          "with --integrand")
+    opts = rep0.get("options") if isinstance(rep0.get("options"), dict) else {}
+    # the run stored file targets as absolute paths: they resolve from anywhere
+    spec = str(opts.get("integrand") or rep0.get("integrand") or "")
+    if not spec:
+        raise ConfigError(f"{str(run_json)!r} names no integrand: give --integrand")
+    if not getattr(args, "trust_run_file", False):
+        require_trust(spec, str(run_json), "give --trust-run-file if you trust it, or name "
+                      "the integrand yourself with --integrand")
+    add_run_cwd(rep0, spec)
+    return spec, str(rep0.get("base_dir") or run_json.parent)
+
+
 def sample(args: argparse.Namespace) -> int:
-    from .. import __version__
     from ..backends import get_backend
 
     model, run_json, rep0 = find_run(args.model)
     if model is None:
         raise ConfigError(f"no model file found for {args.model!r} (was the run made with "
                           "--no-save-model?)")
-    spec = args.integrand or rep0.get("integrand")
-    if not spec:
-        raise ConfigError(f"{str(model)!r} has no run.json next to it: name the integrand "
-                          "with --integrand")
-    cfg = RunConfig(integrand=spec, dims=rep0.get("dims"),
-                    base_dir=str(run_json.parent) if run_json else ".")
+    spec, base_dir = _sample_target(args, model, run_json, rep0)
+    cfg = RunConfig(integrand=spec, dims=rep0.get("dims"), base_dir=base_dir)
     cfg.out = str(model.parent / "sampled")
-    given = {k: v for k, v in vars(args).items()
-             if v is not None and k not in ("command", "model", "integrand")}
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in
+             ("command", "model", "integrand", "force", "trust_run_file")}
     apply(cfg, given, source="command line")
     if cfg.seed == 1 and args.seed is None:
         cfg.seed = int(rep0.get("seed", 0)) + 1  # fresh events, not the run's
@@ -115,6 +142,22 @@ def sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target.spec} has no particle content: write .npz events")
     lay = layout(cfg.out, fmt)
     prepare_dir(lay)
+    from .run import claim_outputs, event_names
+
+    # only event files: the run's own files may share the directory
+    lock = claim_outputs(lay, event_names(lay), bool(getattr(args, "force", False)),
+                         plots=False)
+    try:
+        return _sample_claimed(cfg, model, rep0, target, backend, fmt, lay, spec, t0)
+    finally:
+        lock.release()
+
+
+def _sample_claimed(cfg: RunConfig, model: Path, rep0: dict[str, Any], target: Any,
+                    backend: Any, fmt: str, lay: Any, spec: str, t0: float) -> int:
+    """Calibrate and write the events, once the output directory is locked."""
+    from .. import __version__
+
     sampler = load_sampler(model, target, backend, cfg.seed)
     timing = {"load": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -163,12 +206,12 @@ def sample(args: argparse.Namespace) -> int:
 def info(args: argparse.Namespace) -> int:
     model, run_json, rep = find_run(args.model)
     if model is not None:
-        from ..serialize import read_header
+        from ..serialize import ModelFileError, read_header
 
         try:
             head = read_header(str(model))
-        except Exception as exc:
-            raise ConfigError(f"{str(model)!r}: {exc}") from None
+        except (ModelFileError, OSError) as exc:  # the message names the file
+            raise ConfigError(str(exc)) from None
         print(f"model file      {model}")
         print(f"kind            {head.get('kind')} (mcint {head.get('mcint_version')}, format "
               f"version {head.get('format_version')})")

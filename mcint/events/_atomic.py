@@ -15,12 +15,14 @@ copying overhead under ~10% however large the file grows.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 
 class EventFileError(OSError):
@@ -65,13 +67,75 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale(path: Path) -> None:
-    """Delete temporaries left for ``path`` by writers that were killed (their pid is gone)."""
-    for tmp in path.parent.glob(f".{path.name}.*.part"):
-        parts = tmp.name[len(path.name) + 2:].split(".")
-        if len(parts) >= 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+#: how mcint's writers name their temporaries of ``NAME``: ``.NAME.<tag>.part`` (event
+#: writers; tag = pid.random) and ``.NAME.<tag>.tmp`` (atomic writes of run files, models and
+#: checkpoints; tag = pid.random, or mkstemp's random letters in mcint.serialize)
+TEMP_SUFFIXES = (".part", ".tmp")
+
+
+def temp_files(directory: str | os.PathLike[str], name: str) -> list[Path]:
+    """The temporaries that mcint's writers make for ``directory/name`` (our patterns only)."""
+    d = Path(directory)
+    pat = glob.escape(f".{name}.")
+    return sorted({p for s in TEMP_SUFFIXES for p in d.glob(f"{pat}*{s}") if p.is_file()})
+
+
+def _writer_pid(tmp: Path, name: str) -> int | None:
+    """The pid in a temporary's name, or None where the name carries none (mcint.serialize)."""
+    tag = tmp.name[len(name) + 2:].split(".")[0]
+    return int(tag) if tag.isdigit() else None
+
+
+def remove_stale_temps(directory: str | os.PathLike[str], names: Iterable[str], *,
+                       exclusive: bool = False) -> list[Path]:
+    """Delete the temporaries that killed writers left for ``names`` in ``directory``.
+
+    Without ``exclusive`` only temporaries named with the pid of a process that is gone are
+    removed. With ``exclusive`` (the caller holds the directory's run lock, so no other mcint
+    process writes there) every temporary of ``names`` except this process's own is removed:
+    pids are reused, and mcint.serialize's names carry none. Returns the removed paths.
+    """
+    removed = []
+    for name in names:
+        for tmp in temp_files(directory, name):
+            pid = _writer_pid(tmp, name)
+            if pid == os.getpid() or (not exclusive and (pid is None or _pid_alive(pid))):
+                continue
             with contextlib.suppress(OSError):
                 tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` through ``write(file)`` into a temporary that is renamed over ``path``.
+
+    The temporary (``.NAME.PID.RANDOM.tmp``, next to ``path``) is removed when the write fails
+    (a full disk must not be filled further by what it refused), so ``path`` holds either its
+    old content or the new one.
+    """
+    p = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only
+        os.replace(tmp, p)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(p)   # a failed write() names no file: say which one it was
+        raise
+    return p
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete temporaries left for ``path`` by writers that were killed (their pid is gone)."""
+    remove_stale_temps(path.parent, [path.name])
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:

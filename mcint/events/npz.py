@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..serialize import (
+    BOOL,
+    MAX_META_BYTES,
+    TEXT,
+    NpzArchive,
+    Record,
+    check_field,
+    check_finite,
+    integer,
+    number,
+    open_regular,
+    parse_json,
+)
 from ._atomic import EventFileError
 from ._writer import EventWriter
 
@@ -116,38 +130,75 @@ def write_npz(path: str | os.PathLike[str], x: Any, weight: Any, channel: Any = 
     return w.path
 
 
+#: what an event file's metadata must hold (other keys are the writer's own, kept as they are)
+_META = Record({"format": TEXT, "version": integer(1), "complete": BOOL,
+                "n_events": integer(0), "xsec": number(), "xerr": number(0)},
+               optional=("complete", "n_events", "xsec", "xerr"), extra=True)
+
+
 def read_npz(path: str | os.PathLike[str]) -> NpzEvents:
-    """Read an npz event file, validating its layout (never unpickles anything)."""
+    """Read an npz event file, validating its layout (never unpickles anything).
+
+    Every failure is one :class:`EventFileError` naming the file and what is wrong: missing,
+    not a regular file, foreign, corrupt or truncated, metadata fields of the wrong type or
+    range, arrays of inconsistent shapes or dtypes, NaN/inf weights. Sizes are checked before
+    any data are read, so a hostile file costs no more memory than the arrays it declares.
+    """
     p = Path(path)
-    if not p.is_file():
-        raise EventFileError(f"event file {str(p)!r} does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except ValueError as exc:
-        raise EventFileError(f"{str(p)!r} is not a plain npz event file: {exc}") from None
-    except Exception as exc:
-        raise EventFileError(f"{str(p)!r} is not a readable npz file ({type(exc).__name__}: "
-                             f"{exc})") from None
-    missing = {"x", "weight", "channel", "meta"} - set(data)
-    if missing:
-        raise EventFileError(f"{str(p)!r} is not an mcint npz event file: missing "
-                             f"{sorted(missing)}")
-    try:
-        meta = json.loads(str(data["meta"]))
-    except json.JSONDecodeError as exc:
-        raise EventFileError(f"{str(p)!r}: corrupt metadata ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_TAG:
-        raise EventFileError(f"{str(p)!r}: metadata does not say format={FORMAT_TAG!r}")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise EventFileError(f"{str(p)!r} has event-file version {meta.get('version')}; this "
-                             f"mcint reads up to {FORMAT_VERSION} (upgrade mcint)")
-    x, w, c = data["x"], data["weight"], data["channel"]
-    n = w.shape[0] if w.ndim == 1 else -1
-    if x.ndim != 2 or w.ndim != 1 or c.shape != w.shape or x.shape[0] != n:
-        raise EventFileError(f"{str(p)!r}: inconsistent shapes x{x.shape}, weight{w.shape}, "
+    where = repr(str(p))
+    with open_regular(p, "event file", EventFileError, missing=EventFileError) as f:
+        head = f.read(4)
+        f.seek(0)
+        if head[:2] != b"PK":
+            raise EventFileError(f"{where} is not an npz event file (not a zip archive)")
+        with NpzArchive(f, where, "event file", EventFileError) as z:
+            _check_names(z, where)
+            meta = _read_meta(z, where)
+            n = meta.get("n_events")
+            x = z.read("x", check=_table(2, "f", n))
+            w = z.read("weight", check=_table(1, "f", n))
+            c = z.read("channel", check=_table(1, "iu", n))
+    if not (x.shape[0] == w.shape[0] == c.shape[0]):
+        raise EventFileError(f"{where}: inconsistent shapes x{x.shape}, weight{w.shape}, "
                              f"channel{c.shape}")
-    if x.dtype.kind != "f" or w.dtype.kind != "f" or c.dtype.kind not in "iu":
-        raise EventFileError(f"{str(p)!r}: unexpected dtypes x {x.dtype}, weight {w.dtype}, "
-                             f"channel {c.dtype}")
+    check_finite({"x": x, "weight": w}, where, error=EventFileError)
     return NpzEvents(x=x, weight=w, channel=c, meta=meta)
+
+
+def _table(ndim: int, kinds: str, n: int | None
+           ) -> Callable[[tuple[int, ...], np.dtype], str | None]:
+    """A check of an array's header: ``ndim`` dimensions, a dtype kind in ``kinds`` and
+    ``n`` rows (the metadata's ``n_events``, when it has one)."""
+    def check(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        if len(shape) == ndim and dtype.kind in kinds and (n is None or shape[0] == n):
+            return None
+        what = "a float" if kinds == "f" else "an integer"
+        return (f"is {dtype} {shape}, expected {what} array of {ndim} dimension(s) with "
+                f"{'n_events' if n is None else n} rows")
+
+    return check
+
+
+def _check_names(z: NpzArchive, where: str) -> None:
+    missing = sorted({"x", "weight", "channel", "meta"} - set(z.entries))
+    extra = sorted(set(z.entries) - {"x", "weight", "channel", "meta"})
+    if missing or extra:
+        raise EventFileError(f"{where} is not an mcint npz event file: " + "; ".join(
+            f"{what} {names}" for what, names in (("missing", missing), ("unexpected", extra))
+            if names))
+
+
+def _read_meta(z: NpzArchive, where: str) -> dict[str, Any]:
+    """The metadata entry (a 0-d string array holding JSON), every known field checked."""
+    raw = z.read("meta", max_bytes=MAX_META_BYTES)
+    if raw.dtype.kind != "U" or raw.shape != ():
+        raise EventFileError(f"{where}: corrupt metadata (entry 'meta' is {raw.dtype} "
+                             f"{raw.shape}, not a JSON string)")
+    meta = parse_json(str(raw[()]), where, error=EventFileError)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_TAG:
+        raise EventFileError(f"{where}: metadata does not say format={FORMAT_TAG!r}")
+    v = check_field(meta.get("version"), integer(1), "meta.version", where, EventFileError)
+    if v > FORMAT_VERSION:
+        raise EventFileError(f"{where} has event-file version {v}; this mcint reads up to "
+                             f"{FORMAT_VERSION} (upgrade mcint)")
+    return check_field(meta, _META, "meta", where, EventFileError)

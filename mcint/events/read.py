@@ -63,7 +63,8 @@ def read_events(path: str | os.PathLike[str]) -> ReadEvents:
     """
     p = Path(path).expanduser()
     if not p.is_file():
-        what = "is a directory, not an event file" if p.is_dir() else "does not exist"
+        what = ("is a directory, not an event file" if p.is_dir() else
+                "is not a regular file" if p.exists() else "does not exist")
         raise EventFileError(f"event file {str(p)!r} {what}")
     fmt = _format(p)
     if fmt == "lhe":
@@ -178,6 +179,16 @@ def _read_lheh5(p: Path) -> ReadEvents:
         raise EventFileError(f"{str(p)!r}: the events table has no weight column (NOMINAL)")
     weights = np.asarray(ev[wcol], dtype=np.float64)
     n = weights.shape[0]
+    if not np.all(np.isfinite(weights)):
+        raise EventFileError(f"{str(p)!r}: event weights contain NaN or inf")
+    n_part = int(part["id"].shape[0])
+    for col in ("nparticles", "start"):
+        v = np.asarray(ev[col], dtype=np.float64)
+        # checked as numbers first: a NaN or 1e12 count must not reach np.arange
+        if v.shape != (n,) or not np.all(np.isfinite(v)) or np.any(v != np.floor(v)) or \
+                np.any(v < 0) or np.any(v > n_part):
+            raise EventFileError(f"{str(p)!r}: the events column {col!r} must hold whole "
+                                 f"numbers in 0..{n_part} (the particles table), one per event")
     ks = np.unique(ev["nparticles"].astype(np.int64))
     if ks.size > 1:
         raise EventFileError(f"{str(p)!r} mixes events of {', '.join(map(str, ks))} particles; "

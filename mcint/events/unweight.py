@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..results import pow2_scale
+
 #: MadGraph's default: 0.1% of the cross section may sit in truncated overweights
 DEFAULT_BUDGET = 1e-3
 
@@ -42,6 +44,10 @@ def max_weight(weights: Any, budget: float = DEFAULT_BUDGET) -> float:
         raise ValueError("cannot choose a maximum weight from an empty set of weights")
     if not np.all(np.isfinite(a)):
         raise ValueError("weights contain NaN or inf; cannot choose a maximum weight")
+    # in units of a power of two near max |w| (exact): sums of 1e305 weights must not overflow
+    scale = pow2_scale(float(a.max()))
+    if scale != 1.0:
+        a = a / scale
     total = float(a.sum())
     if total <= 0.0:
         raise ValueError("all weights are zero (the integrand vanished at every sampled point): "
@@ -57,7 +63,7 @@ def max_weight(weights: Any, budget: float = DEFAULT_BUDGET) -> float:
     j = int(np.searchsorted(excess_at_next, allowed, side="right"))
     j = min(j, a.size - 1)
     w = (top[j] - allowed) / (j + 1)
-    return float(min(max(w, nxt[j]), a[0]))
+    return float(min(max(w, nxt[j]), a[0])) * scale
 
 
 @dataclass
@@ -79,8 +85,22 @@ class UnweightStats:
     #: ``sum |w|`` and ``sum w`` over all trials
     abs_sum: float = 0.0
     sum: float = 0.0
+    #: ``sum (w / sq_scale)**2`` over all trials (see :meth:`add_squares`)
     sum_sq: float = 0.0
     w_max: float = float("nan")
+    #: power of two the squares are summed in units of (fixed by the first non-zero weights):
+    #: squares of 1e-200 weights would underflow to 0, of 1e200 weights overflow
+    sq_scale: float = 0.0
+
+    def add_squares(self, w: np.ndarray) -> None:
+        """Add ``sum w**2`` of a batch to :attr:`sum_sq` (in units of :attr:`sq_scale`)."""
+        if not self.sq_scale:
+            m = float(np.max(np.abs(w), initial=0.0))
+            if m == 0.0:
+                return
+            self.sq_scale = pow2_scale(m)
+        u = w / self.sq_scale if self.sq_scale != 1.0 else w
+        self.sum_sq += float(np.dot(u, u))
 
     @property
     def efficiency(self) -> float:
@@ -108,8 +128,10 @@ class UnweightStats:
         if n < 2:
             return float("nan"), float("nan")
         mean = self.sum / n
-        var = max(self.sum_sq / n - mean * mean, 0.0)
-        return mean, float(np.sqrt(var / (n - 1)))
+        unit = self.sq_scale or 1.0
+        m = mean / unit      # the variance in units of sq_scale**2: no under/overflow
+        var = max(self.sum_sq / n - m * m, 0.0)
+        return mean, float(np.sqrt(var / (n - 1))) * unit
 
     @property
     def sigma_abs(self) -> float:
@@ -164,7 +186,7 @@ class Unweighter:
         s.zero += int(np.count_nonzero(a == 0.0))
         s.abs_sum += float(a.sum())
         s.sum += float(w.sum())
-        s.sum_sq += float(np.dot(w, w))
+        s.add_squares(w)
         over = a > self.w_max
         s.truncated += float((a[over] - self.w_max).sum())
         s.overweight_events += int(np.count_nonzero(over[keep]))

@@ -34,12 +34,14 @@ class ProcessEvents:
         state).
     aqed, aqcd: couplings written to each event (-1: not given).
     pdf_sets: LHAPDF ids of the beams' PDFs (0: none / a toy PDF).
+    banner: header blocks for LHE files (e.g. the run card and the param card as ``slha``).
     """
 
     def __init__(self, process: Any, beams: tuple[int, int], energies: tuple[float, float],
                  status: tuple[int, ...], *, channel_arg: int | None = None,
                  colors: Any = None, aqed: float = -1.0, aqcd: float = -1.0,
-                 pdf_sets: tuple[int, int] = (0, 0), seed: int = 0) -> None:
+                 pdf_sets: tuple[int, int] = (0, 0), seed: int = 0,
+                 banner: dict[str, str] | None = None) -> None:
         self.process = process
         self.beams, self.energies = beams, energies
         self.status = np.asarray(status, dtype=np.int64)
@@ -47,31 +49,41 @@ class ProcessEvents:
         self.colors = colors
         self.aqed, self.aqcd = aqed, aqcd
         self.pdf_sets = pdf_sets
+        self.banner = banner
         self.rng = np.random.default_rng(seed)
 
     def momenta(self, x: Any) -> tuple[Any, Any, Any]:
         """``(momenta (n, k, 4), pdg, scale)`` for sampled points ``x``."""
+        mom, pdg, _, _, scale = self._events(x)
+        return mom, pdg, scale
+
+    def _events(self, x: Any) -> tuple[Any, Any, Any, Any, Any]:
         # Kinematics in float64 even for a float32 sampler: event files need momentum
         # conservation and on-shell masses to full precision.
         x = np.asarray(x, dtype=np.float64)
         if self.channel_arg is None:
-            mom, pdg, _, _, scale = self.process.events(x)
-        else:
-            mom, pdg, _, _, scale = self.process.events(x, self.channel_arg, self.rng)
-        return mom, pdg, scale
+            return self.process.events(x)
+        return self.process.events(x, self.channel_arg, self.rng)
 
     def to_particles(self, batch: Any, weight: Any, trials: Any = None) -> ParticleEvents:
-        """Events of a (numpy) :class:`~mcint.Batch` with the given event weights."""
-        mom, pdg, scale = self.momenta(batch.x)
+        """Events of a (numpy) :class:`~mcint.Batch` with the given event weights; hadron
+        beams also get the ``#pdf`` record (partons, x1, x2, scale)."""
+        mom, pdg, x1, x2, scale = self._events(batch.x)
+        pdf = None
+        if abs(self.beams[0]) == 2212:
+            ids = np.broadcast_to(np.asarray(pdg), (len(mom), np.shape(pdg)[-1]))
+            pdf = np.column_stack([ids[:, 0], ids[:, 1], np.asarray(x1, np.float64),
+                                   np.asarray(x2, np.float64), np.asarray(scale, np.float64)])
         return ParticleEvents(mom, pdg, self.status, weight, colors=self.colors, scale=scale,
                               aqed=self.aqed, aqcd=self.aqcd, channel=batch.channels,
-                              trials=trials)
+                              trials=trials, pdf=pdf)
 
     def run_info(self, xsec: float, xerr: float, weighting: int, *, xmax: float | None = None,
                  meta: dict[str, Any] | None = None) -> RunInfo:
         """The ``<init>`` information for a cross section ``xsec +- xerr`` (pb)."""
         return RunInfo(xsec, xerr, beams=self.beams, energies=self.energies,
-                       pdf_sets=self.pdf_sets, weighting=weighting, xmax=xmax, meta=meta)
+                       pdf_sets=self.pdf_sets, weighting=weighting, xmax=xmax, meta=meta,
+                       banner=self.banner)
 
 
 def _ee_mumu(dims: int) -> Any:

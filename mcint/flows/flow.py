@@ -382,6 +382,7 @@ class Flow(Transform):
                                            f"{exc}") from None
         expect = {k: (tuple(v.shape), str(v.dtype)) for k, v in flow.arrays().items()}
         serialize.check_arrays(arrays, expect, where=os.fspath(path))
+        serialize.check_finite(arrays, os.fspath(path))
         flow._set_arrays(arrays)
         flow.meta = dict(meta.get("user") or {})
         be = get_backend(backend)

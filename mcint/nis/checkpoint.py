@@ -8,30 +8,36 @@ the arrays needs only numpy; continuing to *train* needs torch.
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
+
+from .. import serialize
+from ..serialize import (
+    BOOL,
+    RNG_STATE,
+    TEXT,
+    AnyOf,
+    DictOf,
+    ListOf,
+    ModelFileError,
+    Record,
+    Spec,
+    check_field,
+    choice,
+    integer,
+    number,
+    optional,
+)
 
 KIND = "nis-checkpoint"
 
 
-class _Fields(dict):
-    """The checkpoint's state: a missing entry is a corrupt file, not a ``KeyError``."""
-
-    where = "checkpoint"
-
-    def __missing__(self, key: str) -> Any:
-        from ..serialize import ModelFileError
-
-        raise ModelFileError(f"{self.where}: checkpoint state lacks {key!r} (corrupt, or "
-                             "written by another mcint version)")
-
-
 def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
-    from .. import serialize
-
     for k in ("loss", "schedule"):
         if callable(it.options.get(k)):
             # the name is stored; resume() must be given the callable again
@@ -84,87 +90,327 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
 
 def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: int | None,
                     channels: Sequence[Any] | None, backend: Any, overrides: dict) -> Any:
-    from .. import serialize
+    meta, arrays = serialize.load(path, expect_kind=KIND)
+    where = os.fspath(path)
+    opts, st = _checked_meta(cls, meta, where)
+    _check_network_sizes(opts, st, arrays, where)
+    opts.update(overrides)
+    d = dims if dims is not None else st["dims"]
+
+    def make(**o: Any) -> Any:
+        return cls(integrand, d, channels=channels, backend=backend, **o)
+
+    # the check of the caller's own arguments builds no flows: their size is the file's
+    it = serialize.build_from_file(
+        lambda: make(**opts), lambda: make(**{"flow": False, **overrides}), where,
+        "its options do not build an Integrator (callables given as loss/schedule must be "
+        "given to resume() again)")
+    if it.n_channels != st["n_channels"] or it.dims != st["dims"]:
+        raise ModelFileError(
+            f"{where}: checkpoint is for {st['n_channels']} channel(s) in {st['dims']} dims, "
+            f"the integrand has {it.n_channels} in {it.dims}")
+    _restore_networks(it, st, arrays, where)
+    _restore_counters(it, st, where)
+    _restore_batches(it, st, arrays, where)
+    _restore_optimizer(it, st, arrays, where)
+    return it
+
+
+# -- what a checkpoint's metadata must hold ----------------------------------------------------
+
+_SIZE = integer(1, 1 << 20)
+_COUNT = integer(0)
+_ANY = Spec("any JSON value", lambda v: True)
+_FLOW = Record({
+    "bins": integer(1, 1 << 16), "layers": optional(integer(1, 1 << 12)),
+    "hidden": ListOf(_SIZE, max_len=64), "coupling": choice("rqs", "affine"),
+    "masks": AnyOf(TEXT, ListOf(ListOf(AnyOf(BOOL, integer(0, 1))))), "activation": TEXT,
+    "dtype": choice("float32", "float64"), "condition_dims": integer(0, 1 << 20),
+    "min_bin_width": number(0, 1), "min_bin_height": number(0, 1),
+    "min_bin_derivative": number(0, 1), "affine_clamp": number(0),
+}, optional=("bins", "layers", "hidden", "coupling", "masks", "activation", "dtype",
+             "condition_dims", "min_bin_width", "min_bin_height", "min_bin_derivative",
+             "affine_clamp"))
+#: the Integrator's options by type and range (the constructor checks the rest)
+_OPTIONS = {
+    "seed": optional(integer(0)), "loss": optional(TEXT),
+    "batch_size": optional(AnyOf(integer(8), ListOf(integer(8), length=2))),
+    "lr": optional(number(0)), "schedule": TEXT, "clip": optional(number(0)),
+    "dtype": choice("float32", "float64"), "flow": optional(AnyOf(BOOL, _FLOW)),
+    "channel_weights": BOOL, "prior": optional(AnyOf(TEXT, ListOf(number(0)))),
+    "cw_hidden": ListOf(_SIZE, max_len=64), "freeze_channel_weights": optional(_COUNT),
+    "groups": optional(AnyOf(BOOL, ListOf(_COUNT))), "defensive": number(0, 1),
+    "defensive_integrate": AnyOf(choice("auto"), number(0, 1)), "defensive_min": number(0, 1),
+    "vegas_init": optional(BOOL), "vegas_fraction": number(0, 1),
+    "vegas_ninc": optional(integer(2, 1 << 20)), "buffer_capacity": optional(_COUNT),
+    "buffered_steps": optional(_COUNT), "uniform_ratio": number(0, 1),
+    "history_length": _COUNT, "drop_threshold": number(0, 1), "drop_interval": integer(1),
+    "temper": number(0, 1), "nonfinite": choice("raise", "zero", "skip"),
+    "defensive_in_loss": optional(BOOL), "split_sign": AnyOf(BOOL, choice("auto")),
+    "sign_probe": integer(1), "refine_loss": optional(AnyOf(TEXT, BOOL)),
+    "buffered_until": optional(number(0, 1)),
+}
+_BATCH_FIELDS = ("u", "channels", "target", "log_q_sample", "alpha_prior", "features")
+_PENDING = Record({k: _COUNT for k in ("calls", "n_fresh", "start_step", "done", "budget")},
+                  optional=("budget",))
+_OPTIMIZER = Record({"steps": ListOf(optional(number(0))), "lr": number(0),
+                     "base_lr": number(0), "skipped": _COUNT})
+_LOG_VALUE = Spec("a number, true/false or null",
+                  lambda v: v is None or isinstance(v, (bool, int, float)))
+#: state entries that checkpoints of older mcint versions lack
+_NEWER_STATE = ("sign_zero", "channel_plan", "pending_train", "run_tag")
+
+
+def _state_spec(n: int) -> Record:
+    """The state's fields; per-channel lists have ``n`` (the checkpoint's channels) entries."""
+    per_channel = ListOf(number(finite=False), length=n)
+    return Record({
+        "step": _COUNT, "beta": number(0, 1), "calls": _COUNT, "train_calls": _COUNT,
+        "vegas_calls": _COUNT, "train_time": number(0), "active": ListOf(BOOL, length=n),
+        "log": ListOf(DictOf(_LOG_VALUE)), "rng_train": RNG_STATE, "rng_sample": RNG_STATE,
+        "history": Record({"length": _COUNT, "means": ListOf(per_channel),
+                           "variances": ListOf(per_channel),
+                           "counts": ListOf(ListOf(number(0), length=n))}),
+        "eps_auto": optional(number(0, 1)),
+        "channel_plan": optional(Record({"stds": ListOf(optional(number(0)), length=n),
+                                         "means": ListOf(optional(number()), length=n)})),
+        "optimizer": optional(_OPTIMIZER), "cw_trainable": optional(BOOL),
+        "features_dim": optional(integer(1, 1 << 20)), "n_recent": integer(0, 1 << 16),
+        "recent_fields": ListOf(choice(*_BATCH_FIELDS)), "caller_calls": _COUNT,
+        "caller_nonfinite": _COUNT, "vegas": ListOf(BOOL), "n_channels": integer(1),
+        "dims": integer(1), "pending_train": optional(_PENDING),
+        "run_tag": optional(Record({}, extra=True)),
+        "sign_zero": ListOf(integer(-1), length=n),
+    }, optional=_NEWER_STATE)
+
+
+def _checked_meta(cls: Any, meta: dict, where: str) -> tuple[dict, dict]:
+    """(options, state) of a checkpoint, every field checked for type, range and length before
+    anything is built from them."""
+    check_field(meta, Record({"options": Record({}, extra=True),
+                              "state": Record({}, extra=True)}), "meta", where)
+    # an option the table does not know but the constructor takes: the constructor checks it
+    known = [k for k in inspect.signature(cls.__init__).parameters
+             if k not in ("self", "integrand", "dims", "channels", "backend")]
+    spec = Record({k: _OPTIONS.get(k, _ANY) for k in known}, optional=known)
+    opts = dict(check_field(meta["options"], spec, "options", where))
+    st = meta["state"]
+    check_field(st.get("n_channels"), integer(1), "state.n_channels", where)
+    check_field(st, _state_spec(st["n_channels"]), "state", where)
+    h, pt = st["history"], st.get("pending_train")
+    if not len(h["means"]) == len(h["variances"]) == len(h["counts"]):
+        _fail(where, "field 'state.history' has means, variances and counts of different "
+                     "lengths")
+    if pt is not None and pt["done"] > pt["n_fresh"]:
+        _fail(where, f"field 'state.pending_train' has done={pt['done']} > "
+                     f"n_fresh={pt['n_fresh']}")
+    if not any(st["active"]):
+        _fail(where, "field 'state.active' marks no channel active")
+    return opts, st
+
+
+def _fail(where: str, msg: str) -> NoReturn:
+    raise ModelFileError(f"{where}: {msg}")
+
+
+def _mlp_size(sizes: Sequence[int]) -> int:
+    """Weights and biases of a dense network with layer sizes ``sizes``."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _elements(arrays: dict, prefix: str) -> int:
+    return sum(int(np.size(a)) for k, a in arrays.items() if k.startswith(prefix))
+
+
+def _check_network_sizes(opts: dict, st: dict, arrays: dict, where: str) -> None:
+    """Refuse options that describe networks far bigger than the arrays the file holds.
+
+    Checked before the integrator is built: building allocates the networks the options
+    describe, so a few edited numbers could otherwise demand any amount of memory. The
+    estimate over-counts every layer (all inputs, the widest output), within ~16x of the truth.
+    """
+    from ..flows import Flow
+
+    slack = 1 << 20   # ~1e6 parameters: never worth refusing
+    flow = opts.get("flow")
+    if flow is not False:
+        f = flow if isinstance(flow, dict) else {}
+        default = {k: p.default for k, p in inspect.signature(Flow.__init__).parameters.items()}
+        dims, bins = st["dims"], f.get("bins", default["bins"])
+        masks = f.get("masks")
+        layers = len(masks) if isinstance(masks, list) else (
+            f.get("layers") or 2 * max(1, math.ceil(math.log2(max(dims, 2)))))
+        out = dims * (3 * bins + 1) if f.get("coupling", "rqs") == "rqs" else 2 * dims
+        need = layers * _mlp_size([dims + f.get("condition_dims", 0),
+                                   *f.get("hidden", default["hidden"]), out])
+        have = _elements(arrays, "flow0:")
+        if need > 16 * have + slack:
+            _fail(where, f"field 'options.flow' describes flows of ~{need} parameters each, "
+                         f"the file holds {have} for the first")
+    fd = st["features_dim"]
+    if fd is not None:
+        need = _mlp_size([fd, *opts.get("cw_hidden", [32, 32]), st["n_channels"]])
+        have = _elements(arrays, "cw:")
+        if need > 16 * have + slack:
+            _fail(where, f"fields 'state.features_dim' and 'options.cw_hidden' describe a "
+                         f"channel-weight network of ~{need} parameters, the file holds {have}")
+
+
+# -- restoring ---------------------------------------------------------------------------------
+
+def _prefixed(arrays: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _expect(arrays: dict) -> dict:
+    """Name -> (shape, dtype string) of a network's current arrays (any backend)."""
+    from ..backends.base import _to_numpy_any
+
+    return {k: (tuple(np.shape(v)), str(np.asarray(_to_numpy_any(v)).dtype))
+            for k, v in arrays.items()}
+
+
+def _checked(arrays: dict, prefix: str, expect: dict, where: str, what: str) -> dict:
+    """The arrays under ``prefix``: names, shapes and dtypes as ``expect``, values finite."""
+    got = _prefixed(arrays, prefix)
+    serialize.check_arrays(got, expect, where=f"{where} {what}")
+    serialize.check_finite({prefix + k: v for k, v in got.items()}, where)
+    return {k: np.array(v) for k, v in got.items()}
+
+
+def _restore_networks(it: Any, st: dict, arrays: dict, where: str) -> None:
+    """Flows, VEGAS grids and the channel-weight network: shapes checked, values finite."""
     from ..backends import get_backend
     from ..vegas import AdaptiveMap
 
-    meta, arrays = serialize.load(path, expect_kind=KIND)
-    where = os.fspath(path)
-    if not isinstance(meta.get("options"), dict) or not isinstance(meta.get("state"), dict):
-        raise serialize.ModelFileError(f"{where}: checkpoint metadata lacks 'options'/'state'")
-    opts = dict(meta["options"])
-    st = _Fields(meta["state"])
-    st.where = where
-    opts.update(overrides)
-    it = cls(integrand, dims if dims is not None else st["dims"], channels=channels,
-             backend=backend, **opts)
-    if it.n_channels != st["n_channels"] or it.dims != st["dims"]:
-        raise serialize.ModelFileError(
-            f"{os.fspath(path)}: checkpoint is for {st['n_channels']} channel(s) in "
-            f"{st['dims']} dims, the integrand has {it.n_channels} in {it.dims}")
-    nb = get_backend("numpy")
+    if len(st["vegas"]) != len(it.samplers):
+        _fail(where, f"field 'state.vegas' has {len(st['vegas'])} entries for "
+                     f"{len(it.samplers)} flow group(s)")
     for g, s in enumerate(it.samplers):
         if s.flow is not None:
-            pre = f"flow{g}:"
-            got = {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
-            expect = {k: (tuple(v.shape), str(np.asarray(nb.to_numpy(v)).dtype))
-                      for k, v in s.flow.arrays().items()}
-            serialize.check_arrays(got, expect, where=f"{os.fspath(path)} flow {g}")
-            s.flow._set_arrays({k: np.array(v) for k, v in got.items()})
+            s.flow._set_arrays(_checked(arrays, f"flow{g}:", _expect(s.flow.arrays()), where,
+                                        f"flow {g}"))
         if st["vegas"][g]:
-            s.vmap = AdaptiveMap(it.dims, grid=arrays[f"vmap{g}"], backend=nb)
-    if st["features_dim"] is not None:
-        it._ensure_cw(int(st["features_dim"]))
-        cwa = {k[3:]: np.array(v) for k, v in arrays.items() if k.startswith("cw:")}
-        it.cw.load_arrays(cwa)
-        if not st["cw_trainable"]:
-            it.cw.freeze()
-    it.step, it.calls = int(st["step"]), int(st["calls"])
-    it.beta = float(st["beta"])
-    it.train_calls, it.vegas_calls = int(st["train_calls"]), int(st["vegas_calls"])
+            grid = arrays.get(f"vmap{g}")
+            if grid is None or grid.dtype.kind != "f":
+                _fail(where, f"array 'vmap{g}' (the VEGAS grid of flow group {g}) is missing "
+                             "or not a float array")
+            try:
+                s.vmap = AdaptiveMap(it.dims, grid=grid, backend=get_backend("numpy"))
+            except ValueError as exc:  # the grid's own checks: shape, finite, increasing
+                _fail(where, f"array 'vmap{g}': {exc}")
+    fd = st["features_dim"]
+    if fd is None:
+        return
+    if not it.multichannel:
+        _fail(where, "field 'state.features_dim' is set, but the integrand has one channel")
+    it._ensure_cw(fd)
+    it.cw.load_arrays(_checked(arrays, "cw:", _expect(it.cw.arrays()), where,
+                               "channel weights"))
+    if not st["cw_trainable"]:
+        it.cw.freeze()
+
+
+def _restore_counters(it: Any, st: dict, where: str) -> None:
+    """Counters, log, channel history, random streams and the integration plan."""
+    from .multichannel import _History
+
+    it.step, it.calls, it.beta = st["step"], st["calls"], float(st["beta"])
+    it.train_calls, it.vegas_calls = st["train_calls"], st["vegas_calls"]
     it.train_time = float(st["train_time"])
     it.run_tag = st.get("run_tag")
     pt = st.get("pending_train")
-    it._pending_train = None if pt is None else {k: int(v) for k, v in pt.items()}
+    it._pending_train = None if pt is None else dict(pt)
     it.active = np.asarray(st["active"], dtype=bool)
-    sz = meta["state"].get("sign_zero")   # absent in checkpoints from before split_sign
-    if sz is not None:
-        it._sign_zero = np.asarray(sz, dtype=np.int64)
-    it.log = list(st["log"])
-    from .multichannel import _History
-
+    if st.get("sign_zero") is not None:   # absent in checkpoints from before split_sign
+        it._sign_zero = np.asarray(st["sign_zero"], dtype=np.int64)
+    it.log = [dict(e) for e in st["log"]]
     it.history = _History.from_json(st["history"])
-    it.rng_train.state = st["rng_train"]
-    it.rng_sample.state = st["rng_sample"]
+    for name in ("rng_train", "rng_sample"):
+        try:
+            getattr(it, name).state = st[name]
+        except ValueError as exc:  # a stream of another kind (the numbers are checked)
+            _fail(where, f"field 'state.{name}': {exc}")
     if st["eps_auto"] is not None:
         it._eps_auto = float(st["eps_auto"])
-    plan = meta["state"].get("channel_plan")   # absent in checkpoints from before
+    plan = st.get("channel_plan")   # absent in checkpoints from before
     if plan is not None:
-        it._channel_plan = _plan_from_json(plan, it.n_channels, where)
+        it._channel_plan = {k: np.array([np.nan if x is None else float(x) for x in v])
+                            for k, v in plan.items()}
     c = it.caller
-    if c.single is not None:
-        c.single.calls, c.single.nonfinite_count = int(st["caller_calls"]), int(
-            st["caller_nonfinite"])
-    else:
-        c.calls, c.nonfinite_count = int(st["caller_calls"]), int(st["caller_nonfinite"])
-    tb = it._train_backend()
-    buf = {k[7:]: tb.asarray(np.array(v)) for k, v in arrays.items() if k.startswith("buffer:")}
-    it.buffer.data = buf
-    it._recent = []
-    for i in range(int(st["n_recent"])):
-        rec = {k: None for k in ("u", "channels", "target", "log_q_sample", "alpha_prior",
-                                 "features")}
-        for k in st["recent_fields"]:
-            key = f"recent{i}:{k}"
-            if key in arrays:
-                rec[k] = tb.asarray(np.array(arrays[key]))
-        it._recent.append(rec)
-    if st["optimizer"] is not None and it._torch is not None:
-        it._leaves()
-        oa = {k[4:]: v for k, v in arrays.items() if k.startswith("opt:")}
-        it._opt.load_state_arrays(oa, st["optimizer"])
-    return it
+    counter = c.single if c.single is not None else c
+    counter.calls, counter.nonfinite_count = st["caller_calls"], st["caller_nonfinite"]
 
+
+def _restore_batches(it: Any, st: dict, arrays: dict, where: str) -> None:
+    """The buffer and the recent training batches, checked against the integrator."""
+    tb = it._train_backend()
+    buf = _check_batch(it, _prefixed(arrays, "buffer:"), "buffer:", st, where)
+    if buf and len(buf["target"]) > it.buffer.capacity:
+        _fail(where, f"array 'buffer:target' holds {len(buf['target'])} points, more than "
+                     f"the buffer's capacity {it.buffer.capacity}")
+    it.buffer.data = {k: tb.asarray(np.array(v)) for k, v in buf.items()}
+    it._recent = []
+    for i in range(st["n_recent"]):
+        pre = f"recent{i}:"
+        got = {k: arrays[pre + k] for k in st["recent_fields"] if pre + k in arrays}
+        # the recent batches are concatenated: each must have the first one's fields
+        if i and set(got) != {k for k, v in it._recent[0].items() if v is not None}:
+            _fail(where, f"arrays '{pre}*' have other fields than 'recent0:*'")
+        rec: dict[str, Any] = dict.fromkeys(_BATCH_FIELDS)
+        rec.update({k: tb.asarray(np.array(v))
+                    for k, v in _check_batch(it, got, pre, st, where, need=True).items()})
+        it._recent.append(rec)
+
+
+def _check_batch(it: Any, batch: dict, prefix: str, st: dict, where: str,
+                 need: bool = False) -> dict:
+    """``batch`` (training points), unless a field, shape or value is wrong (or it is empty
+    and ``need``); its arrays are named ``prefix + field``."""
+    if not batch and not need:
+        return batch
+    unknown = sorted(set(batch) - set(_BATCH_FIELDS))
+    if unknown or "target" not in batch or "u" not in batch:
+        _fail(where, f"arrays '{prefix}*': unknown fields {unknown}, or no 'target' or 'u'")
+    m = int(batch["target"].shape[0]) if batch["target"].ndim == 1 else -1
+    shapes = {"u": (m, it.dims), "channels": (m,), "target": (m,), "log_q_sample": (m,),
+              "alpha_prior": (m, it.n_channels), "features": (m, st["features_dim"])}
+    for k, a in batch.items():
+        kind = "iu" if k == "channels" else "f"
+        if a.shape != shapes[k] or a.dtype.kind not in kind:
+            _fail(where, f"array '{prefix}{k}' is {a.dtype} {a.shape}, expected "
+                         f"{'an integer' if k == 'channels' else 'a float'} array of shape "
+                         f"{shapes[k]}")
+    u, c, ap = batch.get("u"), batch.get("channels"), batch.get("alpha_prior")
+    if u is not None and not ((u >= 0) & (u <= 1)).all():
+        _fail(where, f"array '{prefix}u' has points outside [0, 1] (or NaN)")
+    if c is not None and c.size and not (c.min() >= 0 and c.max() < it.n_channels):
+        _fail(where, f"array '{prefix}channels' has channel indices outside "
+                     f"[0, {it.n_channels})")
+    if ap is not None and not (np.isfinite(ap) & (ap >= 0)).all():
+        _fail(where, f"array '{prefix}alpha_prior' has negative or non-finite entries")
+    return batch
+
+
+def _restore_optimizer(it: Any, st: dict, arrays: dict, where: str) -> None:
+    """Adam's moments, one pair per trainable array that has taken a step."""
+    meta = st["optimizer"]
+    if meta is None or it._torch is None:
+        return
+    params = it._leaves()
+    if len(meta["steps"]) != len(params):
+        _fail(where, f"field 'state.optimizer.steps' has {len(meta['steps'])} entries for "
+                     f"{len(params)} trainable arrays")
+    expect = {}
+    for i, p in enumerate(params):
+        if meta["steps"][i] is not None:
+            shape, dt = tuple(p.shape), str(p.dtype).replace("torch.", "")
+            expect.update({f"m{i}": (shape, dt), f"v{i}": (shape, dt)})
+    moments = _checked(arrays, "opt:", expect, where, "optimizer")
+    for k, v in moments.items():
+        if k.startswith("v") and (v < 0).any():  # Adam divides by its square root
+            _fail(where, f"array 'opt:{k}' (a second moment) has negative entries")
+    it._opt.load_state_arrays(moments, meta)
 
 
 def _plan_json(plan: dict | None) -> dict | None:
@@ -174,15 +420,3 @@ def _plan_json(plan: dict | None) -> dict | None:
         return None
     return {k: [None if not np.isfinite(v) else float(v) for v in np.asarray(a)]
             for k, a in plan.items()}
-
-
-def _plan_from_json(plan: Any, n_channels: int, where: str) -> dict:
-    from .. import serialize
-
-    ok = isinstance(plan, dict) and set(plan) == {"stds", "means"} and all(
-        isinstance(v, list) and len(v) == n_channels
-        and all(x is None or isinstance(x, (int, float)) for x in v) for v in plan.values())
-    if not ok:
-        raise serialize.ModelFileError(f"{where}: channel_plan must hold 'stds' and 'means', "
-                                       f"{n_channels} numbers or nulls each")
-    return {k: np.array([np.nan if x is None else float(x) for x in v]) for k, v in plan.items()}

@@ -6,11 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from ..vegas._util import check_frac, check_seed
+
 
 def _seed_ints(seed: int | None, n: int) -> list[int]:
-    ss = np.random.SeedSequence(seed)
+    """``n`` stream seeds from the user's ``seed`` (checked as VEGAS checks it)."""
+    ss = np.random.SeedSequence(check_seed(seed))
     return [int(s) for s in ss.generate_state(n, dtype=np.uint32)]
-
 
 
 def _has_torch() -> bool:
@@ -26,11 +28,4 @@ def _check_int(v: Any, name: str, lo: int) -> None:
         raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
 
 
-def _check_frac(v: Any, name: str, lo: float, hi: float, open_hi: bool = False) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}") from None
-    if not (lo <= x <= hi) or (open_hi and x >= hi):
-        raise ValueError(f"{name} must be in [{lo}, {hi}{')' if open_hi else ']'}, got {v!r}")
-    return x
+_check_frac = check_frac

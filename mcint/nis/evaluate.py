@@ -4,7 +4,10 @@
 a :class:`~mcint.channels.MultiChannelIntegrand`) into ``call(r, channel, backend) -> Evaluated``
 with validated backend arrays, so the training and integration code never sees user types.
 Non-finite values either raise (``nonfinite="raise"``) or count as zero with a running count
-(``"skip"``): a skipped point adds nothing to the loss, so bad points never reach the weights.
+(``"zero"``, also called ``"skip"``): such a point adds nothing to the loss, so bad points never
+reach the weights. Values come back divided by :attr:`ChannelCaller.value_scale`, a power of
+two fixed by the first non-zero batch (1 for values within ``[2**-32, 2**32]``): exact, and what
+keeps ``1e-46`` from flushing to zero in float32 and squares of ``1e+-200`` in range.
 
 :class:`MappedChannels` builds a multi-channel integrand from a plain function and a list of
 per-channel mappings (transforms of the unit cube), with the mappings' densities as prior
@@ -22,9 +25,18 @@ import numpy as np
 
 from ..backends import Backend
 from ..channels import ChannelEval, MultiChannelIntegrand
-from ..integrand import Integrand, IntegrandError, NonFiniteIntegrandError
+from ..integrand import (
+    Integrand,
+    IntegrandError,
+    NonFiniteIntegrandError,
+    ValueScale,
+    check_unchanged,
+    guard_input,
+    wrote_into_points,
+)
 
-NONFINITE = ("raise", "skip")
+#: "zero" and "skip" are one policy: NaN/inf values count as zero
+NONFINITE = ("raise", "zero", "skip")
 
 
 @dataclass
@@ -44,6 +56,9 @@ class ChannelCaller:
             raise ValueError(f"nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
         self.nonfinite = nonfinite
         self.nonfinite_count = 0
+        zero = "raise" if nonfinite == "raise" else "zero"
+        # the scale of the values validated here, for integrands without an inner Integrand
+        self._own_scale = ValueScale()
         if isinstance(integrand, MultiChannelIntegrand):
             d = getattr(integrand, "dims", None)
             if dims is not None and d is not None and int(dims) != int(d):
@@ -61,17 +76,24 @@ class ChannelCaller:
             self.calls = 0
             inner = _inner_integrand(integrand)
             if inner is not None:
-                inner.nonfinite = "zero" if nonfinite == "skip" else "raise"
+                inner.nonfinite = zero
+                inner.rescale = True
         else:
             if dims is None:
                 dims = getattr(integrand, "dims", None)
             if dims is None:
                 raise ValueError("dims is required for a plain callable integrand")
-            self.single = Integrand(integrand, int(dims),
-                                    nonfinite="zero" if nonfinite == "skip" else "raise")
+            self.single = Integrand(integrand, int(dims), nonfinite=zero, rescale=True)
             self.multi = None
             self.dims = int(dims)
             self.n_channels = 1
+
+    @property
+    def value_scale(self) -> ValueScale:
+        """The power of two every value returned is divided by (exact; results multiply it back):
+        the inner :class:`~mcint.Integrand`'s, which scales before its float32 cast, if any."""
+        inner = self.single if self.single is not None else _inner_integrand(self.multi)
+        return inner.value_scale if inner is not None else self._own_scale
 
     @property
     def total_calls(self) -> int:
@@ -98,16 +120,21 @@ class ChannelCaller:
             return self._call_multi(r, channel, be, n)
 
     def _call_multi(self, r: Any, channel: int, be: Backend, n: int) -> Evaluated:
+        # the points are the sampled events: evaluate gets a view it cannot write into
+        on = hasattr(self.multi, "evaluate_on")
+        arg, version = guard_input(r, be, on or self.native)
+        who = f"{type(self.multi).__name__}.evaluate"
         try:
-            if hasattr(self.multi, "evaluate_on"):
-                out = self.multi.evaluate_on(r, channel, be)
-            else:
-                out = self.multi.evaluate(r if self.native else be.to_numpy(r), channel)
+            out = self.multi.evaluate_on(arg, channel, be) if on else \
+                self.multi.evaluate(arg, channel)
         except IntegrandError:
             raise
         except Exception as exc:
-            raise IntegrandError(f"{type(exc).__name__} in {type(self.multi).__name__}.evaluate "
-                                 f"for channel {channel} on {n} points: {exc}") from exc
+            hint = ("; evaluate must not write into its points r (they are the sampled events): "
+                    "compute on a copy" if wrote_into_points(exc) else "")
+            raise IntegrandError(f"{type(exc).__name__} in {who} for channel {channel} on {n} "
+                                 f"points: {exc}{hint}") from exc
+        check_unchanged(r, version, who)
         self.calls += n
         if not isinstance(out, ChannelEval):
             raise IntegrandError(f"{type(self.multi).__name__}.evaluate must return a ChannelEval, "
@@ -149,7 +176,7 @@ class ChannelCaller:
                    f"{n} (first at r={be.to_numpy(r[i:i + 1, :])[0].tolist()})")
             if self.nonfinite == "raise":
                 raise NonFiniteIntegrandError(msg + "; fix the integrand or pass "
-                                              "nonfinite='skip' to count them as zero")
+                                              "nonfinite='zero' to count them as zero")
             self.nonfinite_count += nbad
             value = np.where(bad, 0.0, value)
             if prior is not None:
@@ -169,6 +196,8 @@ class ChannelCaller:
                 prior = np.where(zero[:, None], 1.0 / C, prior)
                 psum = np.where(zero, 1.0, psum)
             prior = prior / psum[:, None]
+        if self._own_scale is self.value_scale:
+            value = self._own_scale.apply(value, np)   # before the cast: float32 loses 1e-46
         return Evaluated(be.asarray(value.astype(dt), dt.__name__),
                          None if prior is None else be.asarray(prior.astype(dt), dt.__name__),
                          None if feats is None else be.asarray(feats.astype(dt), dt.__name__))

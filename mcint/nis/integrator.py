@@ -24,6 +24,8 @@ importance weights; channels are allocated by their variance and can be dropped 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,7 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend, BackendUnavailable, get_backend
+from ..batch import Batch
 from ..channels import MultiChannelIntegrand
+from ..integrand import unscaled
+from ..results import IterationResult
+from ..vegas._util import check_bool, check_seed
 from .buffer import Buffer
 from .channel_weights import ChannelWeights
 from .checks import _check_frac, _check_int, _has_torch, _seed_ints
@@ -66,7 +72,7 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         when ``backend`` is a GPU one (``"torch-cuda"`` or ``"cupy"``, torch's CUDA device
         then), else on the CPU.
     seed:
-        Makes a run repeat exactly on a backend.
+        A non-negative integer (or None): makes a run repeat exactly on a backend.
     loss:
         Name in :data:`mcint.nis.losses.LOSSES` or a callable; default ``"kl"`` for one
         channel, ``"stratified_variance"`` for several.
@@ -217,8 +223,10 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         above this share of each batch; keeps multi-modal integrands from losing peaks
         (0.3: with 0.1 and small batches the 8-d camel lost a peak for one seed).
     nonfinite:
-        ``"raise"``: NaN/inf from the integrand stops with an error; ``"skip"``: such points
-        count as zero (they add nothing to the loss) and are counted in :attr:`nonfinite_points`.
+        ``"raise"``: NaN/inf from the integrand stops with an error; ``"zero"`` (or its older
+        name ``"skip"``): such points count as zero (they add nothing to the loss) and are
+        counted in :attr:`nonfinite_points`. The result is then the integral of ``f`` with
+        those points set to zero: unbiased only where the integrand really is zero there.
     split_sign:
         Sample the positive and the negative part of a signed integrand in channels of their
         own (:class:`mcint.nis.SignSplit`: each base channel becomes ``f >= 0`` and ``f < 0``,
@@ -235,6 +243,13 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         the training defaults (multi-channel loss, batch, learning rate).
     sign_probe:
         Points per channel that ``split_sign="auto"`` looks at before dropping a sign channel.
+    value_scale:
+        The power of two the integrand's values are divided by internally (exact; results,
+        weights and training status are in the integrand's own units). Default: fixed by the
+        first batch with a non-zero value, 1 unless its largest ``|f|`` lies outside
+        ``[2**-32, 2**32]``, so that neither float32 (which cannot hold ``1e-46``) nor the
+        squares in the losses and errors (``1e+-200``) depend on the integrand's scale.
+        Checkpoints store it.
     """
 
     def __init__(self, integrand: Any, dims: int | None = None, *,
@@ -256,7 +271,9 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
                  temper: float = 0.3, nonfinite: str = "raise",
                  defensive_in_loss: bool | None = None, split_sign: bool | str = False,
                  sign_probe: int = 4096, refine_loss: str | bool | None = None,
-                 buffered_until: float | None = None) -> None:
+                 buffered_until: float | None = None,
+                 value_scale: float | None = None) -> None:
+        seed = check_seed(seed)
         #: constructor options (what a checkpoint needs to rebuild the integrator)
         self.options = dict(
             seed=seed, loss=loss, batch_size=batch_size, lr=lr, schedule=schedule, clip=clip,
@@ -271,9 +288,14 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
             history_length=history_length, drop_threshold=drop_threshold,
             drop_interval=drop_interval, temper=temper, nonfinite=nonfinite,
             defensive_in_loss=defensive_in_loss)
-        if split_sign not in (False, True, "auto"):
+        if not (isinstance(split_sign, (bool, np.bool_)) or split_sign == "auto"):
             raise ValueError(f"split_sign must be False, True or 'auto', got {split_sign!r}")
+        split_sign = split_sign if split_sign == "auto" else bool(split_sign)
         _check_int(sign_probe, "sign_probe", 1)
+        _check_plain_options(channel_weights=channel_weights, vegas_init=vegas_init,
+                             defensive_in_loss=defensive_in_loss, history_length=history_length,
+                             drop_interval=drop_interval, cw_hidden=cw_hidden,
+                             freeze_channel_weights=freeze_channel_weights, prior=prior)
         # only when given, so that older checkpoints keep their exact option set
         if refine_loss is not None:
             self.options.update(refine_loss=refine_loss)
@@ -301,6 +323,9 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
                 # one base channel: the indicators are the whole channel weight, nothing to learn
                 channel_weights = False
         self.caller = ChannelCaller(integrand, dims, nonfinite)
+        if value_scale is not None:
+            self.caller.value_scale.set(value_scale)
+            self.options.update(value_scale=self.caller.value_scale.value)
         self.integrand = integrand
         self.dims = self.caller.dims
         self.n_channels = self.caller.n_channels
@@ -453,13 +478,38 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
 
     @property
     def nonfinite_points(self) -> int:
-        """Integrand values that were NaN/inf and counted as zero (``nonfinite="skip"``)."""
+        """Integrand values that were NaN/inf and counted as zero (``nonfinite="zero"``)."""
         return self.caller.skipped
+
+    @property
+    def value_scale(self) -> float:
+        """The power of two integrand values are divided by internally (see ``value_scale``)."""
+        return self.caller.value_scale.value
+
+    # -- results in the integrand's units ---------------------------------------------------
+    @functools.wraps(EstimateMixin.integrate)
+    def integrate(self, *args: Any, **kwargs: Any) -> NISResult:
+        _check_draw_options(kwargs)
+        return _in_units(EstimateMixin.integrate(self, *args, **kwargs), self.value_scale)
+
+    @functools.wraps(EstimateMixin.sample)
+    def sample(self, *args: Any, **kwargs: Any) -> Batch:
+        _check_draw_options(kwargs)
+        b = EstimateMixin.sample(self, *args, **kwargs)
+        s = self.value_scale
+        if s != 1.0:
+            xp = self.backend.xp
+            b.weights = unscaled(xp.astype(b.weights, xp.float64), s, self.dtype, xp)
+        return b
+
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self, path: str) -> None:
         """Write everything needed to resume or to sample (no pickle; see mcint.serialize)."""
         from .checkpoint import save_checkpoint
 
+        if self.caller.value_scale.fixed:
+            # stored values (buffer, recent points) are in these units: resume needs them
+            self.options.update(value_scale=self.value_scale)
         save_checkpoint(self, path)
 
     @classmethod
@@ -473,8 +523,58 @@ class Integrator(TrainingMixin, EstimateMixin, DefensiveMixin, DrawMixin,
         """
         from .checkpoint import load_checkpoint
 
-        return load_checkpoint(cls, path, integrand, dims=dims, channels=channels,
-                               backend=backend, overrides=overrides)
+        it = load_checkpoint(cls, path, integrand, dims=dims, channels=channels,
+                             backend=backend, overrides=overrides)
+        vs = it.caller.value_scale
+        if not vs.fixed and it.calls:
+            vs.set(1.0)   # written before value scales: its stored values are unscaled
+        return it
+
+
+def _check_plain_options(*, channel_weights: Any, vegas_init: Any, defensive_in_loss: Any,
+                         history_length: Any, drop_interval: Any, cw_hidden: Any,
+                         freeze_channel_weights: Any, prior: Any) -> None:
+    """The options used as given elsewhere: flags (``"no"`` is truthy), sizes, prior weights."""
+    check_bool(channel_weights, "channel_weights")
+    for name, flag in (("vegas_init", vegas_init), ("defensive_in_loss", defensive_in_loss)):
+        if flag is not None:
+            check_bool(flag, name)
+    _check_int(history_length, "history_length", 1)
+    _check_int(drop_interval, "drop_interval", 1)
+    if freeze_channel_weights is not None:
+        _check_int(freeze_channel_weights, "freeze_channel_weights", 0)
+    for h in cw_hidden:
+        _check_int(h, "cw_hidden[i]", 1)
+    if prior is not None and not isinstance(prior, str):
+        p = np.asarray(prior, dtype=np.float64) if np.ndim(prior) == 1 else np.full(1, np.nan)
+        if not (np.all(np.isfinite(p)) and np.all(p >= 0) and p.sum() > 0):
+            raise ValueError("prior must be 'integrand', 'uniform' or finite weights >= 0 with "
+                             f"a positive sum, got {prior!r}")
+
+
+def _check_draw_options(kwargs: dict[str, Any]) -> None:
+    """The keyword options of integrate() and sample() (a share, a count, a flag)."""
+    if "uniform_ratio" in kwargs:
+        _check_frac(kwargs["uniform_ratio"], "uniform_ratio", 0, 1)
+    if "iterations" in kwargs:
+        _check_int(kwargs["iterations"], "iterations", 1)
+    if "stratified" in kwargs:
+        check_bool(kwargs["stratified"], "stratified")
+
+
+def _in_units(res: NISResult, scale: float) -> NISResult:
+    """``res`` (estimated from integrand values divided by ``scale``) in the integrand's units."""
+    if scale == 1.0:
+        return res
+    out = NISResult((IterationResult(it.value * scale, it.error * scale, it.calls, it.info)
+                     for it in res), weighted=res.weighted, label=res.label)
+    out.metrics, out.diagnostics = res.metrics, res.diagnostics   # ratios: scale-free
+    ch = res.channels
+    if ch is not None:
+        out.channels = dataclasses.replace(
+            ch, integrals=ch.integrals * scale, errors=ch.errors * scale, stds=ch.stds * scale,
+            total=ch.total * scale, total_error=ch.total_error * scale)
+    return out
 
 
 def _training_backend(backend: Backend) -> Backend | None:

@@ -12,10 +12,16 @@ Every loss has the signature ``loss(f, log_q, log_q_sample, channels=None, n_cha
 All expectations are importance-sampled with ``q_sample``, so the same loss trains on fresh and
 on buffered points. Multi-channel losses sum per-channel terms; per-channel sums are one-hot
 matrix products, which keeps shapes data-independent (array-api-strict, autograd, GPUs).
+
+Every loss is scale-free: ``loss(c f, ...)`` is ``loss(f, ...)`` up to round-off. The KL
+losses normalise the weights per channel; the variance losses divide ``f`` by a power of two
+(exact, no gradient) when the mean ``|f / q|`` leaves ``[2**-8, 2**8]``, so their ``eps``
+guards stay negligible and their squares in range (an O(1) integral keeps its exact digits).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +33,8 @@ __all__ = ["LOSSES", "get_loss", "kl", "kl_softclip", "reverse_kl", "softclip",
            "stratified_variance", "stratified_variance_softclip", "variance", "variance_softclip"]
 
 SOFTCLIP_THRESHOLD = 30.0
+#: the variance losses rescale ``f`` when its mean ``|f / q|`` leaves ``[2**-8, 2**8]``
+LOSS_SAFE_EXP = 8
 
 
 def softclip(x: Any, threshold: float = SOFTCLIP_THRESHOLD) -> Any:
@@ -48,15 +56,27 @@ def _seg(v: Any, onehot: Any) -> Any:
     return v @ onehot
 
 
+def _pow2_unit(m: Any) -> Any:
+    """A power of two near the (detached, scalar) ``m > 0``; 1 within ``2**+-LOSS_SAFE_EXP``."""
+    xp = array_namespace(m)
+    lim = float(math.floor(math.log2(float(xp.finfo(m.dtype).max))) - 8)   # 2**+-lim exist
+    e = xp.floor(xp.log2(xp.where(m > 0, m, xp.ones_like(m))))
+    e = xp.where(xp.abs(e) > LOSS_SAFE_EXP, xp.clip(e, -lim, lim), xp.zeros_like(e))
+    return 2.0 ** e
+
+
 def _per_channel_moments(f: Any, log_q: Any, log_q_sample: Any, onehot: Any,
                          clip: bool) -> tuple[Any, Any, Any]:
-    """Per-channel ``(variance estimate with grad, |I_c| (detached), counts)``."""
+    """Per-channel ``(variance estimate with grad, |I_c| (detached), counts)``, in units of a
+    power of two near ``sum_c |I_c|`` when that is far from 1 (the losses are ratios)."""
     xp = array_namespace(f)
     counts = xp.sum(onehot, axis=0)
     safe_n = xp.where(counts > 0, counts, xp.ones_like(counts))
     q_s = xp.exp(log_q_sample)
     w_s = f / q_s                      # weights w.r.t. the sampling density
     abs_mean = _seg(xp.abs(_detach(w_s)), onehot) / safe_n
+    unit = _pow2_unit(xp.sum(abs_mean))
+    f, w_s, abs_mean = f / unit, w_s / unit, abs_mean / unit     # exact: powers of two
     if clip:
         # clip in units of each channel's mean |w|, then go back to f
         norm = abs_mean @ onehot.T

@@ -316,7 +316,9 @@ class TrainingMixin:
         err = float(np.sqrt(np.nansum(variances / np.maximum(counts, 1))))
         rel = (float(np.sqrt(np.nansum(variances / np.maximum(counts, 1)) * n)) / abs(I)
                if I != 0 else math.inf)
-        return self._status(loss, False, I, err, rel)
+        # the batches hold f / value_scale: the status is in the integrand's units
+        s = self.caller.value_scale.value
+        return self._status(loss, False, I * s, err * s, rel)
 
     def _update_beta(self, batch: dict[str, Any], f: Any) -> None:
         from .tempering import next_beta

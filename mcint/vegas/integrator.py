@@ -3,17 +3,24 @@
 >>> import numpy as np, mcint
 >>> f = lambda x: np.exp(-100 * np.sum((x - 0.5) ** 2, axis=1)) * (100 / np.pi) ** 2
 >>> v = mcint.VEGAS(f, 4, seed=1)
->>> _ = v.train(20_000, nitn=10)              # adapting iterations
->>> r = v.integrate(50_000, nitn=5)           # frozen sampler
+>>> _ = v.train(200_000, nitn=10)             # 10 adapting iterations of 20_000 calls
+>>> r = v.integrate(250_000, nitn=5)          # frozen sampler, 5 x 50_000 calls
 >>> abs(r.value - 1) < 5 * r.error
 True
 >>> batch = v.sample(1000)                    # weights.mean() estimates the integral
+
+``calls`` is always the total budget of integrand calls of a method, whatever ``nitn`` (as for
+the NIS :class:`~mcint.nis.Integrator`); each iteration gets ``calls // nitn``.
 
 Each iteration draws ``n_h`` points uniformly in every y-space hypercube ``h``, maps them
 through the adaptive map (``x = map(y)``, Jacobian ``J``) and estimates the integral as
 ``sum_h sum_{i in h} f(x_i) J_i V_h / n_h`` with ``V_h`` the cube volume; the variance is the
 sum of the per-cube sample variances. Adapting iterations then regrid the map from
 ``(f J)**2`` and re-allocate points to cubes by their damped standard deviation (VEGAS+).
+
+The sums run on ``f / scale`` (see :class:`mcint.Integrand`'s ``rescale``) over the unit volume;
+scale and domain volume multiply the results at the end, so ``1e-200 f`` and ``1e200 f`` give
+the answer of ``f`` times the factor, with the same relative error.
 """
 
 from __future__ import annotations
@@ -26,11 +33,11 @@ import numpy as np
 
 from ..backends import Backend, get_backend, use
 from ..batch import Batch
-from ..integrand import Integrand
+from ..integrand import Integrand, unscaled
 from ..results import IterationResult, Result
 from ..transforms import Affine
 from . import kernels as K
-from ._util import check_int
+from ._util import check_bool, check_frac, check_int, check_seed
 from .map import AdaptiveMap, _check_alpha
 from .stratify import Stratification, choose_ninc, choose_nstrat
 
@@ -51,9 +58,12 @@ class VEGAS:
     backend:
         Backend name or object (default: current / ``$MCINT_BACKEND`` / numpy).
     seed:
-        Seed of the random stream; the same seed gives the same numbers on a backend.
+        Seed of the random stream (a non-negative integer or None); the same seed gives the
+        same numbers on a backend.
     domain:
         ``[(low, high), ...]`` per axis; default the unit hypercube.
+    nitn:
+        Iterations of :meth:`train` when it is not given ``nitn``.
     ninc:
         Maximum map increments per axis (vegas' ``maxinc_axis``; fewer when calls are few).
     alpha:
@@ -91,14 +101,8 @@ class VEGAS:
         self.nitn = check_int(nitn, "nitn", 1)
         self.max_ninc = check_int(ninc, "ninc", 2)
         self.alpha = _check_alpha(alpha)
-        beta = float(beta)
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {beta!r}")
-        self.beta = beta
-        neval_frac = float(neval_frac)
-        if not 0.0 <= neval_frac < 1.0:
-            raise ValueError(f"neval_frac must be in [0, 1), got {neval_frac!r}")
-        self.neval_frac = neval_frac
+        self.beta = check_frac(beta, "beta", 0, 1)
+        self.neval_frac = check_frac(neval_frac, "neval_frac", 0, 1, open_hi=True)
         if nstrat is not None:
             nstrat = tuple(check_int(n, "nstrat[i]", 1) for n in nstrat)
             if len(nstrat) != self.dims:
@@ -107,7 +111,9 @@ class VEGAS:
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.max_neval_hcube = check_int(max_neval_hcube, "max_neval_hcube", 2)
         self.max_nhcube = check_int(max_nhcube, "max_nhcube", 1)
-        self.integrand = Integrand(integrand, self.dims, nonfinite=nonfinite)
+        seed = check_seed(seed)
+        # values outside [2^-32, 2^32] are summed in units of a power of two (exact)
+        self.integrand = Integrand(integrand, self.dims, nonfinite=nonfinite, rescale=True)
         self.domain = _make_domain(domain, self.dims)
         self.volume = 1.0 if self.domain is None else float(np.prod(np.abs(self.domain.width)))
         self.map = AdaptiveMap(self.dims, self.max_ninc, backend=self.backend)
@@ -126,7 +132,8 @@ class VEGAS:
 
     # -- public entry points ---------------------------------------------------------------
     def train(self, calls: int, nitn: int | None = None) -> Result:
-        """Run ``nitn`` adapting iterations of ``calls`` integrand calls each.
+        """Spend ``calls`` integrand calls in all on ``nitn`` adapting iterations (default: the
+        constructor's ``nitn``), ``calls // nitn`` each (at least 10).
 
         Returns their inverse-variance weighted average (biased slightly by the adaptation;
         use :meth:`integrate` for the final estimate).
@@ -134,16 +141,18 @@ class VEGAS:
         return self._run(calls, nitn if nitn is not None else self.nitn, adapt=True)
 
     def integrate(self, calls: int, nitn: int = 5, *, adapt: bool = False) -> Result:
-        """Estimate the integral with ``nitn`` iterations of ``calls`` calls each.
+        """Estimate the integral with ``calls`` integrand calls in all, over ``nitn``
+        iterations of ``calls // nitn`` calls each (at least 10).
 
         With ``adapt=False`` (default) the sampler is frozen, the iterations are identically
         distributed and are averaged plainly; ``adapt=True`` keeps adapting (vegas' default
         behaviour, weighted average).
         """
-        return self._run(calls, nitn, adapt=adapt)
+        return self._run(calls, nitn, adapt=check_bool(adapt, "adapt"))
 
     def __call__(self, calls: int, nitn: int | None = None) -> Result:
-        """``vegas``-style call: adapting iterations, weighted average."""
+        """:meth:`train`: adapting iterations, weighted average. Unlike the ``vegas`` package
+        (``neval`` per iteration), ``calls`` is the total over all ``nitn`` iterations."""
         return self.train(calls, nitn)
 
     def sample(self, n: int, *, stratified: bool | None = None, shuffle: bool = True) -> Batch:
@@ -154,9 +163,13 @@ class VEGAS:
         otherwise points are drawn independently, the hypercube first with that probability.
         Either way ``weights = f(x) / g(x)`` with ``g`` the density of the design, so weighted
         histograms and unweighting work; stratified points are shuffled unless
-        ``shuffle=False``.
+        ``shuffle=False``. With ``dtype="float32"``, weights and ``f`` that float32 cannot
+        hold (an integrand far outside ``[1e-38, 1e38]``) are returned as float64.
         """
         n = check_int(n, "n", 1)
+        shuffle = check_bool(shuffle, "shuffle")
+        if stratified is not None:
+            stratified = check_bool(stratified, "stratified")
         be, xp = self.backend, self.backend.xp
         with use(be):
             if self.strat is None:
@@ -196,12 +209,18 @@ class VEGAS:
                 x, jac = self.map.forward_jac(y)
                 if self.domain is not None:
                     x = self.domain.forward(x)[0]
-                f = self.integrand(x, be)
+                f = self.integrand(x, be)    # f / scale
                 jac64 = xp.astype(jac, xp.float64) * dv
                 weights = xp.astype(f, xp.float64) * jac64 / share[i:j]
-                parts.append((x, f, xp.astype(weights, wdt), xp.astype(share[i:j] / jac64, wdt)))
+                parts.append((x, f, weights, xp.astype(share[i:j] / jac64, wdt)))
             x, f, weights, prob = (parts[0][k] if len(parts) == 1 else
                                    xp.concat([p[k] for p in parts], axis=0) for k in range(4))
+            scale = self.integrand.scale      # fixed by the first non-zero batch, maybe above
+            if scale == 1.0:
+                weights = xp.astype(weights, wdt)
+            else:
+                f, weights = (unscaled(a, scale, self.dtype, xp)
+                              for a in (xp.astype(f, xp.float64), weights))
             if stratified and shuffle:
                 perm = xp.argsort(self.rng.uniform(n, "float64"))
                 x, f, weights, prob = (xp.take(a, perm, axis=0) for a in (x, f, weights, prob))
@@ -245,37 +264,40 @@ class VEGAS:
         from .. import serialize
 
         meta, arrays = serialize.load(path, expect_kind="vegas")
-        try:
-            dims = int(meta["dims"])
-            v = cls(integrand, dims, backend=backend, seed=seed, domain=meta["domain"],
-                    nitn=meta["nitn"], ninc=meta["ninc"], alpha=meta["alpha"],
-                    beta=meta["beta"], neval_frac=meta["neval_frac"], nstrat=meta["nstrat"],
-                    dtype=meta["dtype"], nonfinite=meta["nonfinite"],
-                    batch_size=meta["batch_size"], max_neval_hcube=meta["max_neval_hcube"],
-                    max_nhcube=meta["max_nhcube"])
-            grid = arrays["grid"]
-            if grid.dtype.kind != "f" or grid.ndim != 2 or grid.shape[0] != dims:
-                raise ValueError(f"grid must be a float array of shape ({dims}, ninc + 1), "
-                                 f"got {grid.dtype} {grid.shape}")
+        where = f"{path}: not a usable VEGAS file"
+        meta = _checked_meta(meta, where)
+        dims = meta["dims"]
+        grid, sigf = _saved_arrays(arrays, meta, where)
+        settings = {k: meta[k] for k in ("domain", "nitn", "alpha", "beta", "neval_frac",
+                                          "nstrat", "dtype", "nonfinite", "batch_size",
+                                          "max_neval_hcube", "max_nhcube")}
+        # built with the saved grid's increments, not the cap ninc: a file's number alone
+        # must not decide how much the constructor allocates
+        v = serialize.build_from_file(
+            lambda: cls(integrand, dims, backend=backend, seed=seed,
+                        ninc=grid.shape[1] - 1, **settings),
+            lambda: cls(integrand, dims, backend=backend, seed=seed), where,
+            "its settings do not build a VEGAS")
+        v.max_ninc = meta["ninc"]
+        try:  # the map's own checks: finite, increasing from 0 to 1
             v.map = AdaptiveMap(dims, grid=grid, backend=v.backend)
-            st = meta["strat"]
-            if st is not None:
-                strat = Stratification(tuple(st["nstrat"]), int(st["neval"]),
+        except ValueError as exc:
+            raise serialize.ModelFileError(f"{where}: array 'grid': {exc}") from None
+        st = meta["strat"]
+        if st is not None:
+            try:
+                strat = Stratification(tuple(st["nstrat"]), st["neval"],
                                        neval_frac=v.neval_frac, beta=v.beta,
                                        max_neval_hcube=v.max_neval_hcube, backend=v.backend)
-                sigf = arrays["sigf"]
-                if sigf.shape != (strat.nhcube,) or sigf.dtype.kind != "f":
-                    raise ValueError(f"sigf is {sigf.dtype} {sigf.shape}, expected float "
-                                     f"({strat.nhcube},)")
-                strat.sigf = v.backend.asarray(sigf, dtype="float64")
-                strat.sum_sigf = float(st["sum_sigf"])
-                v.strat = strat
-        except (KeyError, TypeError, ValueError) as exc:
-            raise serialize.ModelFileError(f"{path}: not a usable VEGAS file ({exc})") from None
-        if seed is None and meta.get("rng_state") is not None:
+            except ValueError as exc:
+                raise serialize.ModelFileError(f"{where}: field 'meta.strat': {exc}") from None
+            strat.sigf = v.backend.asarray(sigf, dtype="float64")
+            strat.sum_sigf = float(st["sum_sigf"])
+            v.strat = strat
+        if seed is None and meta["rng_state"] is not None:
             try:
                 v.rng.state = meta["rng_state"]
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 pass  # another kind of stream (e.g. saved on CPU, loaded on a GPU)
         return v
 
@@ -297,12 +319,12 @@ class VEGAS:
         return self.strat
 
     def _run(self, calls: int, nitn: int, adapt: bool) -> Result:
-        calls = check_int(calls, "calls", 10)
-        nitn = check_int(nitn, "nitn", 1)
+        per = _per_iteration(calls, nitn)
+        nitn = int(nitn)
         result = Result(weighted=adapt, label="VEGAS " + ("training" if adapt else "integration"))
         kept: list[np.ndarray] = []
         with use(self.backend):
-            self._configure(calls)
+            self._configure(per)
             for i in range(nitn):
                 # weight diagnostics: every frozen iteration, the last adapting one
                 result.add(self._iteration(adapt, kept if (not adapt or i == nitn - 1) else None))
@@ -321,7 +343,8 @@ class VEGAS:
         assert strat is not None
         nh = strat.allocation()
         nh_host = be.to_numpy(nh)
-        dv = self.volume * strat.dv_y
+        # unit volume: the domain's volume multiplies the sums at the end, like the scale
+        dv = strat.dv_y
         train_map = adapt and self.alpha > 0
         total = var = 0.0
         neval = 0
@@ -355,8 +378,65 @@ class VEGAS:
             strat.update(sigma2[0] if len(sigma2) == 1 else xp.concat(sigma2))
         if train_map:
             self.map.adapt(self.alpha)
-        return IterationResult(total, math.sqrt(max(var, 0.0)), neval,
+        # f / scale on the unit volume kept the sums of squares in range; back to true units
+        unit = self.volume * self.integrand.scale
+        return IterationResult(total * unit, math.sqrt(max(var, 0.0)) * unit, neval,
                                info={"nstrat": list(strat.nstrat), "ninc": self.map.ninc})
+
+
+def _per_iteration(calls: int, nitn: int) -> int:
+    """Calls per iteration of a budget of ``calls`` over ``nitn`` iterations (at least 10)."""
+    calls = check_int(calls, "calls", 10)
+    nitn = check_int(nitn, "nitn", 1)
+    if calls // nitn < 10:
+        raise ValueError(f"calls={calls} over nitn={nitn} iterations gives {calls // nitn} "
+                         f"calls per iteration; need at least 10 per iteration (calls >= "
+                         f"{10 * nitn}): calls is the total budget of all iterations")
+    return calls // nitn
+
+
+def _checked_meta(meta: dict, where: str) -> dict:
+    """A saved VEGAS's settings, each checked for type, range and length (``dims`` entries)."""
+    from .. import serialize as sz
+
+    dims = sz.check_field(meta.get("dims"), sz.integer(1), "meta.dims", where)
+    axes = sz.ListOf(sz.integer(1), length=dims)
+    spec = sz.Record({
+        "dims": sz.integer(1), "dtype": sz.choice("float64", "float32"),
+        "nitn": sz.integer(1), "ninc": sz.integer(2), "alpha": sz.number(0),
+        "beta": sz.number(0, 1), "neval_frac": sz.number(0, 1), "nstrat": sz.optional(axes),
+        "nonfinite": sz.TEXT, "batch_size": sz.integer(1), "max_neval_hcube": sz.integer(2),
+        "max_nhcube": sz.integer(1),
+        "domain": sz.optional(sz.ListOf(sz.ListOf(sz.number(), length=2), length=dims)),
+        "strat": sz.optional(sz.Record({"nstrat": axes, "neval": sz.integer(1),
+                                        "sum_sigf": sz.number(0)})),
+        "rng_state": sz.optional(sz.RNG_STATE)})
+    return sz.check_field(meta, spec, "meta", where)
+
+
+def _saved_arrays(arrays: dict, meta: dict, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(grid, sigf) of a saved VEGAS, shapes checked against its settings."""
+    from ..serialize import ModelFileError, check_finite
+
+    dims, st = meta["dims"], meta["strat"]
+    grid, sigf = arrays.get("grid"), arrays.get("sigf")
+    if grid is None or grid.dtype.kind != "f" or grid.ndim != 2 or grid.shape[0] != dims \
+            or grid.shape[1] < 3:
+        got = "nothing" if grid is None else f"{grid.dtype} {grid.shape}"
+        raise ModelFileError(f"{where}: array 'grid' must be a float array of shape "
+                             f"({dims}, ninc + 1) with ninc >= 2, got {got}")
+    nh = None if st is None else math.prod(st["nstrat"])
+    if (sigf is None) != (nh is None) or (sigf is not None and (
+            sigf.shape != (nh,) or sigf.dtype.kind != "f")):
+        got = "nothing" if sigf is None else f"{sigf.dtype} {sigf.shape}"
+        raise ModelFileError(f"{where}: array 'sigf' must be " + (
+            "absent without field 'meta.strat'" if nh is None else
+            f"float ({nh},), one per hypercube of field 'meta.strat'") + f", got {got}")
+    if sigf is not None:
+        check_finite({"sigf": sigf}, where)
+        if (sigf < 0).any():
+            raise ModelFileError(f"{where}: array 'sigf' has negative entries")
+    return grid, sigf
 
 
 def _json_state(rng: Any) -> dict | None:

@@ -23,6 +23,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..backends import Backend, get_backend
+from ..results import pow2_scale
 from ..transforms import Transform, check_batch
 from . import kernels as K
 from ._util import backend_of, check_int
@@ -200,6 +201,10 @@ class AdaptiveMap(Transform):
             raise ValueError(f"f has shape {tuple(fx.shape)} but x has {x.shape[0]} points")
         if not bool(xp.all(xp.isfinite(fx))):
             raise ValueError("adapt_to_samples: f has non-finite values")
+        # the map depends on f only up to a factor: a power of two keeps (f*J)**2 in range
+        unit = pow2_scale(float(xp.max(xp.abs(fx))) if x.shape[0] else 0.0)
+        if unit != 1.0:
+            fx = fx * (1.0 / unit)
         nitn = check_int(nitn, "nitn", 1)
         old_ninc = self.ninc
         tmp_ninc = min(old_ninc, int(x.shape[0] / 10))
