@@ -606,6 +606,18 @@ def _temps(d):
     return sorted(p.name for p in d.iterdir() if p.name.endswith((".tmp", ".part")))
 
 
+def test_35_a_peak_nobody_sampled_is_documented_with_numbers():
+    """Row 35: the limit of the defensive share is stated with measured numbers, and the
+    remedy it names is tested (tests/test_honest_results.py)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "bad-input.md").read_text()
+    assert "| 35 | A peak nobody sampled |" in doc and "vegas_init=False" in doc
+    import test_honest_results as h
+
+    assert hasattr(h, "test_far_narrow_peak_is_found_without_the_vegas_pre_map")
+
+
 @pytest.mark.parametrize("target,file", [("camel", "events.npz"),
                                          ("ee-mumu", "diagnostics.npz")])
 def test_C1_full_disk_is_one_line_and_leaves_no_temporary(tmp_path, capsys, monkeypatch,
