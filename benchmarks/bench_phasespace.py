@@ -1,6 +1,17 @@
 """Phase-space throughput: events per second of mcint's mappings, per backend, side by side.
 
-    python benchmarks/bench_phasespace.py [--n 200000]
+    python benchmarks/bench_phasespace.py [--n 200000] [--section all|backends|madspace]
+                                          [--n-madspace 1000000]
+
+Section ``madspace`` (when ``madspace`` is installed, ``pip install 'mcint[bench]'``): mcint on
+numpy and numba against madspace 0.2.1 (MadGraph7's C++/SIMD phase-space engine), building
+block by block, on the same random numbers, one thread each (madspace ``Context(1)``), process
+CPU time, best of 3; ratio = madspace time / mcint numba time (> 1: mcint faster). Where the
+mappings correspond (decay, t-channel block, VEGAS, luminosity) the weights are compared too:
+madspace's weights carry no ``(2 pi)^(4 - 3n)`` factors, so the ratio must be one constant
+("w ratio spread"). madspace's RAMBO is FastRambo (a rational-quadratic stand-in for RAMBO on
+diet's mass equation: not flat, not the same map). Each row also checks both sides' momenta
+(conservation and on-shell masses relative to sqrt(s)) and weights (all finite).
 
 Contenders, each forward map + weight on the same random numbers: RAMBO on diet (massless,
 n = 4 and 6), an s-channel diagram chain (4 particles, Breit–Wigner), the Drell–Yan integrand
@@ -89,17 +100,249 @@ def best(fn, reps: int = 3) -> float:
         ts.append(time.perf_counter() - t)
     return min(ts)
 
+# -- mcint vs madspace ------------------------------------------------------------------------
+SQRT_S = 100.0
+
+
+def cpu_best(fn, reps: int = 3) -> float:
+    """Best of ``reps`` process CPU times (after one warm-up call), seconds."""
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.process_time()
+        fn()
+        ts.append(time.process_time() - t)
+    return min(ts)
+
+
+def momenta_check(p: np.ndarray, p_in: np.ndarray, masses, scale: float) -> str:
+    """``cons`` max |sum p_out - p_in| / scale, ``shell`` max |p^2 - m^2| / scale^2."""
+    cons = np.abs(p.sum(axis=1) - p_in).max() / scale
+    m2 = p[..., 0] ** 2 - (p[..., 1:] ** 2).sum(axis=-1)
+    shell = np.abs(m2 - np.asarray(masses) ** 2).max() / scale ** 2
+    return f"cons {cons:.0e} shell {shell:.0e}"
+
+
+def weight_check(w: np.ndarray, other: np.ndarray | None = None) -> str:
+    """Finite fraction; with ``other``, the spread of ``w / other`` (0: one constant)."""
+    out = f"w finite {np.isfinite(w).mean():.3f}"
+    if other is not None:
+        ratio = w / other
+        out += f" w ratio spread {np.std(ratio) / abs(np.mean(ratio)):.0e}"
+    return out
+
+
+def _ms_runtime(ms, ctx, mapping):
+    return ms.FunctionRuntime(mapping.forward_function(), ctx)
+
+
+def _ms_vegas(ms, ctx, grid: np.ndarray):
+    """A madspace VEGAS map holding ``grid`` (written through its .npy global format)."""
+    import tempfile
+    from pathlib import Path
+
+    m = ms.VegasMapping(grid.shape[0], grid.shape[1] - 1)
+    m.initialize_globals(ctx)
+    with tempfile.TemporaryDirectory() as d:
+        ctx.save_globals(d)
+        f = Path(d) / f"{m.grid_name()}.npy"
+        raw = f.read_bytes()
+        head = raw[:10 + int.from_bytes(raw[8:10], "little")]  # its header, Fortran order
+        f.write_bytes(head + np.asarray(grid[None], dtype="<f8").tobytes(order="F"))
+        ctx.delete_global(m.grid_name())
+        ctx.load_globals(d)
+    return _ms_runtime(ms, ctx, m)
+
+
+def _cm_beams(n: int) -> tuple[np.ndarray, np.ndarray]:
+    e = 0.5 * SQRT_S
+    pa, pb = np.zeros((n, 4)), np.zeros((n, 4))
+    pa[:, 0], pa[:, 3], pb[:, 0], pb[:, 3] = e, e, e, -e
+    return pa, pb
+
+
+def _madspace_rows(ms, ctx, n: int, rng: np.random.Generator) -> list:
+    """``(label, mcint_fn, madspace_fn | None, check(mcint_out, madspace_out))`` per row."""
+    from mcint.phasespace import Luminosity, TChain, Uniform
+    from mcint.phasespace.tchannel import t_channel
+    from mcint.phasespace.twobody import decay
+    from mcint.vegas import AdaptiveMap
+
+    rows = []
+    pa, pb = _cm_beams(n)
+    p_in = pa + pb
+    for k in (4, 6):  # RAMBO, final state only (c.m. frame) and the full map with beams
+        fs = RamboOnDiet(k)
+        r = rng.random((n, fs.n_random))
+        cols = [np.ascontiguousarray(r[:, j]) for j in range(fs.n_random)]
+        e_cm = np.full(n, SQRT_S)
+        rt = _ms_runtime(ms, ctx, ms.FastRamboMapping(k, True, True))
+
+        def check_fs(a, b, k=k):
+            pb_ = np.stack(b[:-1], axis=1)
+            return (f"mcint {momenta_check(a[0], p_in, [0.0] * k, SQRT_S)} "
+                    f"{weight_check(np.exp(a[1]))}; madspace "
+                    f"{momenta_check(pb_, p_in, [0.0] * k, SQRT_S)} {weight_check(b[-1])}")
+
+        rows.append((f"RAMBO n={k} final state",
+                     lambda fs=fs, r=r: fs.generate(r, pa, pb),
+                     lambda rt=rt, cols=cols, e_cm=e_cm: rt(*cols, e_cm), check_fs))
+        ps = PhaseSpace(fs, SQRT_S)
+        rt_full = _ms_runtime(ms, ctx, ms.PhaseSpaceMapping([0.0] * (k + 2), SQRT_S,
+                                                            leptonic=True))
+
+        def check_full(a, b, k=k):
+            return (f"mcint {momenta_check(a[0][:, 2:], p_in, [0.0] * k, SQRT_S)} "
+                    f"{weight_check(np.exp(a[3]))}; madspace "
+                    f"{momenta_check(b[0][:, 2:], p_in, [0.0] * k, SQRT_S)} "
+                    f"{weight_check(b[3])}")
+
+        rows.append((f"RAMBO n={k} full (beams)", lambda ps=ps, r=r: ps.map(r),
+                     lambda rt=rt_full, r=r: rt(r), check_full))
+    # 2 -> 2 t-channel block: |t| flat and phi flat on both sides (phi differs by pi)
+    r = rng.random((n, 2))
+    r_t, r_phi = np.ascontiguousarray(r[:, 0]), np.ascontiguousarray(r[:, 1])
+    zero = np.zeros(n)
+    rt = _ms_runtime(ms, ctx, ms.TwoToTwoParticleScattering(True))
+
+    def check_2(a, b):
+        w_a = np.exp(a[2])
+        return (f"mcint {momenta_check(np.stack(a[:2], 1), p_in, [0.0, 0.0], SQRT_S)} "
+                f"{weight_check(w_a, b[2])}; madspace "
+                f"{momenta_check(np.stack(b[:2], 1), p_in, [0.0, 0.0], SQRT_S)} "
+                f"{weight_check(b[2])}")
+
+    rows.append(("2->2 t-channel block", lambda r=r: t_channel(r, pa, pb, 0.0, 0.0, Uniform()),
+                 lambda rt=rt: rt(r_phi, r_t, zero, zero, pa, pb), check_2))
+    ps = PhaseSpace(DiagramMapping(Diagram(TChain((0, 1), [Propagator()]), [0.0, 0.0])), SQRT_S)
+    L = ms.LineRef
+    topo = ms.Topology(ms.Diagram([0.0, 0.0], [0.0, 0.0], [ms.Propagator()],
+                                  [[L("i0"), L("o0"), L("p0")], [L("i1"), L("o1"), L("p0")]]))
+    rt_full = _ms_runtime(ms, ctx, ms.PhaseSpaceMapping(topo, SQRT_S, leptonic=True,
+                                                        invariant_power=0.0))
+
+    def check_2full(a, b):
+        return (f"mcint {momenta_check(a[0][:, 2:], p_in, [0.0, 0.0], SQRT_S)} "
+                f"{weight_check(np.exp(a[3]), b[3])}; madspace "
+                f"{momenta_check(b[0][:, 2:], p_in, [0.0, 0.0], SQRT_S)} {weight_check(b[3])}")
+
+    rows.append(("2->2 t-channel full", lambda ps=ps, r=r: ps.map(r),
+                 lambda rt=rt_full, r=r: rt(r), check_2full))
+    # 1 -> 2 decay of boosted parents (mass 100) into masses 10 and 30
+    par = np.empty((n, 4))
+    par[:, 1:] = rng.normal(size=(n, 3)) * 50.0
+    par[:, 0] = np.sqrt(SQRT_S ** 2 + (par[:, 1:] ** 2).sum(axis=1))
+    m0, m1, m2 = np.full(n, SQRT_S), np.full(n, 10.0), np.full(n, 30.0)
+    rt = _ms_runtime(ms, ctx, ms.TwoBodyDecay(False))
+    scale = par[:, 0].max()
+
+    def check_dec(a, b):
+        return (f"mcint {momenta_check(np.stack(a[:2], 1), par, [10.0, 30.0], scale)} "
+                f"{weight_check(np.exp(a[2]), b[2])}; madspace "
+                f"{momenta_check(np.stack(b[:2], 1), par, [10.0, 30.0], scale)} "
+                f"{weight_check(b[2])}")
+
+    rows.append(("1->2 decay (boosted)", lambda r=r: decay(r, par, 100.0, 900.0),
+                 lambda rt=rt: rt(r_phi, r_t, m0, m1, m2, par), check_dec))
+    # VEGAS map, 8-d, 64 bins, a non-uniform grid (the same one on both sides)
+    w = rng.random((8, 64)) ** 3 + 1e-3
+    c = np.cumsum(w, axis=1)
+    grid = np.concatenate([np.zeros((8, 1)), c / c[:, -1:]], axis=1)
+    grid[:, -1] = 1.0
+    y = rng.random((n, 8))
+    vmap = AdaptiveMap(8, grid=grid)
+    rt_v = _ms_vegas(ms, ctx, grid)
+
+    def check_v(a, b):
+        return (f"x max diff {np.abs(a[0] - b[0]).max():.0e} mcint {weight_check(a[1], b[1])}; "
+                f"madspace {weight_check(b[1])}")
+
+    rows.append(("VEGAS map 8-d 64 bins", lambda: vmap.forward_jac(y), lambda: rt_v(y), check_v))
+    # luminosity: s_hat ~ 1/s_hat (nu = 1) on both sides; madspace's x1 = tau^r_x, i.e. r_x = 1 - r2
+    s_had, s_min = 1.69e8, 50.0 ** 2
+    lum = Luminosity.power_law(s_had, s_min)
+    r_s, r_x = r_t, np.ascontiguousarray(1.0 - r[:, 1])
+    try:
+        rt_l = _ms_runtime(ms, ctx, ms.Luminosity(s_had, s_min, s_had, 1.0))
+        ms_lum = lambda: rt_l(r_s, r_x)  # noqa: E731
+    except Exception as exc:  # noqa: BLE001 - madspace 0.2.1: Luminosity cannot be built
+        print(f"(madspace Luminosity unavailable: {type(exc).__name__}: {exc})")
+        ms_lum = None
+
+    def check_l(a, b):
+        x = a[0]
+        ok = f"mcint x in (0,1] {np.all((x > 0) & (x <= 1)):d} {weight_check(np.exp(a[1]))}"
+        if b is None:
+            return ok
+        return ok + f"; x1 max diff {np.abs(x[:, 0] - b[0]).max():.0e} {weight_check(b[-1])}"
+
+    rows.append(("luminosity (1/s_hat)", lambda: lum.forward(r), ms_lum, check_l))
+    return rows
+
+
+def madspace_table(n: int) -> None:
+    """mcint (numpy, numba) against madspace, block by block; skipped without madspace."""
+    try:
+        import madspace as ms
+    except ImportError:
+        print("madspace is not installed (pip install 'mcint[bench]'): no madspace table")
+        return
+    ctx = ms.Context(1)
+    rng = np.random.default_rng(0)
+    backends = [b for b in ("numpy", "numba") if b in B.available()]
+    from importlib.metadata import version
+
+    print(f"\n== mcint vs madspace {version('madspace')}: {n:.0e} points, float64, "
+          f"one thread, CPU time best of 3 [ms]; ratio = madspace / mcint numba ==")
+    head = (f"{'row':26s}" + "".join(f" {b:>8s}" for b in backends)
+            + f" {'madspace':>8s} {'ratio':>6s}")
+    print(head + "  checks")
+    print("-" * (len(head) + 8))
+    for label, mc, msf, check in _madspace_rows(ms, ctx, n, rng):
+        times, outs = {}, {}
+        for b in backends:
+            with B.use(b):
+                times[b] = cpu_best(mc)
+                outs[b] = mc()
+        t_ms = cpu_best(msf) if msf is not None else float("nan")
+        out_ms = msf() if msf is not None else None
+        last = outs[backends[-1]]
+        ratio = t_ms / times[backends[-1]]
+        line = f"{label:26s}" + "".join(f" {1e3 * times[b]:8.1f}" for b in backends)
+        print(f"{line} {1e3 * t_ms:8.1f} {ratio:6.2f}  {check(last, out_ms)}")
+    # the dispatch trap: a map on the numba backend called outside mcint.use runs numpy code
+    from mcint.vegas import AdaptiveMap
+
+    if "numba" in backends:
+        y = rng.random((n, 8))
+        vmap = AdaptiveMap(8, ninc=64, backend="numba")
+        t_out = cpu_best(lambda: vmap.forward_jac(y))
+        with B.use("numba"):
+            t_in = cpu_best(lambda: vmap.forward_jac(y))
+        print(f"VEGAS map, backend='numba': inside mcint.use('numba') {1e3 * t_in:.1f} ms, "
+              f"outside {1e3 * t_out:.1f} ms (fused kernels follow the current backend)")
+
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
-    n = ap.parse_args().n
+    ap.add_argument("--n-madspace", type=int, default=1_000_000)
+    ap.add_argument("--section", choices=("all", "backends", "madspace"), default="all")
+    args = ap.parse_args()
     try:
         import torch
 
         torch.set_num_threads(1)
     except ImportError:
         pass
+    if args.section in ("all", "madspace"):
+        madspace_table(args.n_madspace)
+    if args.section in ("all", "backends"):
+        backends_table(args.n)
+
+
+def backends_table(n: int) -> None:
     chain = Diagram(Decay((Decay((0, 1), Propagator(30.0, 3.0)), Decay((2, 3)))), [0.0] * 4)
     dy = DrellYan()
     cases = {

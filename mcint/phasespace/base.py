@@ -25,11 +25,12 @@ from typing import Any
 
 from array_api_compat import array_namespace, device
 
+from ..backends import fusable
 from ..transforms import check_batch
 from .kinematics import four
 from .luminosity import Luminosity
 
-__all__ = ["FinalStateMapping", "PhaseSpace", "check_masses"]
+__all__ = ["FinalStateMapping", "PhaseSpace", "check_masses", "phase_space_map"]
 
 
 def check_masses(masses: Sequence[float], what: str = "final-state masses") -> tuple[float, ...]:
@@ -107,18 +108,8 @@ class PhaseSpace:
 
     def map(self, r: Any) -> tuple[Any, Any, Any, Any]:
         """``r (n, dims)`` -> ``(momenta (n, 2 + n_final, 4), x1, x2, log_weight)``."""
-        xp = check_batch(r, self.dims, "phase-space random numbers")
-        if self.luminosity is not None:
-            x, log_w = self.luminosity.forward(r[:, :2])
-            x1, x2 = x[:, 0], x[:, 1]
-            rf = r[:, 2:]
-        else:
-            x1 = xp.ones(r.shape[0], dtype=r.dtype, device=device(r))
-            x2, log_w, rf = x1, xp.zeros_like(x1), r
-        pa, pb = self.beams(x1, x2)
-        p, lw = self.final.generate(rf, pa, pb)
-        momenta = xp.concat([pa[:, None, :], pb[:, None, :], p], axis=1)
-        return momenta, x1, x2, log_w + lw
+        check_batch(r, self.dims, "phase-space random numbers")
+        return phase_space_map(r, self)
 
     def map_inverse(self, momenta: Any, x1: Any = None, x2: Any = None) -> tuple[Any, Any]:
         """Momenta ``(n, 2 + n_final, 4)`` (and ``x1, x2``) -> ``(r, log_weight)``."""
@@ -134,3 +125,22 @@ class PhaseSpace:
             return rf, log_w
         rl, ld = self.luminosity.inverse(xp.stack([x1, x2], axis=1))
         return xp.concat([rl, rf], axis=1), log_w - ld
+
+
+@fusable("phasespace-map-forward")
+def phase_space_map(r: Any, ps: PhaseSpace) -> tuple[Any, Any, Any, Any]:
+    """:meth:`PhaseSpace.map` on a checked batch. The numba backend runs beams, luminosity and
+    the built-in final states in one kernel (``backends/mcint_numba/kernels/ps_map.py``),
+    writing straight into the momenta array; this is the reference."""
+    xp = array_namespace(r)
+    if ps.luminosity is not None:
+        x, log_w = ps.luminosity.forward(r[:, :2])
+        x1, x2 = x[:, 0], x[:, 1]
+        rf = r[:, 2:]
+    else:
+        x1 = xp.ones(r.shape[0], dtype=r.dtype, device=device(r))
+        x2, log_w, rf = x1, xp.zeros_like(x1), r
+    pa, pb = ps.beams(x1, x2)
+    p, lw = ps.final.generate(rf, pa, pb)
+    momenta = xp.concat([pa[:, None, :], pb[:, None, :], p], axis=1)
+    return momenta, x1, x2, log_w + lw

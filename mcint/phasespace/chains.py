@@ -16,6 +16,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from .base import FinalStateMapping
 from .invariants import InvariantSampler, Uniform
 from .kinematics import mass2
@@ -23,7 +24,7 @@ from .tchannel import t_channel, t_channel_inverse
 from .topology import Decay, Diagram, Node, TChain, leaves
 from .twobody import decay, decay_inverse, decay_log_weight
 
-__all__ = ["DiagramMapping"]
+__all__ = ["DiagramMapping", "diagram_forward"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -69,6 +70,10 @@ class DiagramMapping(FinalStateMapping):
 
     # -- forward -------------------------------------------------------------------------
     def generate(self, r: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
+        return diagram_forward(r, pa, pb, self)
+
+    def _generate(self, r: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
+        """The reference of :func:`diagram_forward`: the blocks, one propagator at a time."""
         xp = array_namespace(r, pa)
         st = _State(r, xp, self.n_final)
         root = self.diagram.root
@@ -219,6 +224,13 @@ class DiagramMapping(FinalStateMapping):
 
     def __repr__(self) -> str:
         return f"DiagramMapping({self.diagram!r})"
+
+
+@fusable("phasespace-diagram-forward")
+def diagram_forward(r: Any, pa: Any, pb: Any, mapping: DiagramMapping) -> tuple[Any, Any]:
+    """:meth:`DiagramMapping.generate`; the numba backend runs the whole channel in one pass
+    (``backends/mcint_numba/kernels/ps_diagram.py``), this is the reference."""
+    return mapping._generate(r, pa, pb)
 
 
 class _State:

@@ -20,10 +20,11 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from ..transforms import Transform, check_batch
 
 __all__ = ["InvariantSampler", "Uniform", "BreitWigner", "PowerLaw", "InvariantMap",
-           "propagator_sampler"]
+           "propagator_sampler", "uniform_forward", "breit_wigner_forward", "power_law_forward"]
 
 
 def _finite(value: float, name: str) -> float:
@@ -60,9 +61,7 @@ class Uniform(InvariantSampler):
     """Flat in ``s``."""
 
     def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
-        xp = array_namespace(r)
-        width = hi - lo
-        return lo + width * r, xp.log(width + xp.zeros_like(r))
+        return uniform_forward(r, lo, hi)
 
     def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
         xp = array_namespace(s)
@@ -92,12 +91,7 @@ class BreitWigner(InvariantSampler):
         return xp.atan((lo - self._m2) / self._mg + z), xp.atan((hi - self._m2) / self._mg + z)
 
     def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
-        xp = array_namespace(r)
-        ylo, yhi = self._ylim(xp, r, lo, hi)
-        y = ylo + (yhi - ylo) * r
-        s = self._m2 + self._mg * xp.tan(y)
-        d = s - self._m2
-        return s, xp.log(yhi - ylo) + xp.log(d * d + self._mg * self._mg) - math.log(self._mg)
+        return breit_wigner_forward(r, lo, hi, self.mass, self.width)
 
     def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
         xp = array_namespace(s)
@@ -120,34 +114,8 @@ class PowerLaw(InvariantSampler):
         self.nu = nu
         self.needs_positive_lower = nu >= 1.0
 
-    # In t = log(s / lo), L = log(hi / lo), a = 1 - nu: r = expm1(a t) / expm1(a L). Written
-    # with expm1/log1p, this stays exact as nu -> 1 (a -> 0, flat in log s), where the textbook
-    # (s^a - lo^a) / (hi^a - lo^a) cancels catastrophically (nu = 1 - 1e-8 lost all digits).
-    # A lower limit 0 (allowed for nu < 1) has no logarithm: there r = (s / hi)^a, which has
-    # nothing to cancel.
-    def _scale(self, xp: Any, L: Any) -> Any:
-        """``expm1(a L) / a`` (``L`` at ``a = 0``): positive for every ``nu``."""
-        a = 1.0 - self.nu
-        return L if a == 0.0 else xp.expm1(a * L) / a
-
     def forward(self, r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
-        xp = array_namespace(r)
-        z = xp.zeros_like(r)
-        lo, hi = lo + z, hi + z
-        a = 1.0 - self.nu
-        pos = lo > 0
-        lo1 = xp.where(pos, lo, 0.5 * hi)    # rows with lo = 0 take the other branch
-        L = xp.log(hi / lo1)
-        k = self._scale(xp, L)
-        t = r * L if a == 0.0 else xp.log1p(r * (a * k)) / a
-        s = lo1 * xp.exp(t)
-        ld = xp.log(s) + xp.log(k) - a * t
-        if a > 0.0:
-            t0 = xp.log(xp.where(pos, 0.5, r)) / a      # log(s / hi), finite where not taken
-            s0 = hi * xp.exp(t0)
-            ld0 = xp.log(hi) - math.log(a) + self.nu * t0
-            s, ld = xp.where(pos, s, s0), xp.where(pos, ld, ld0)
-        return s, ld
+        return power_law_forward(r, lo, hi, self.nu)
 
     def inverse(self, s: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
         xp = array_namespace(s)
@@ -157,7 +125,7 @@ class PowerLaw(InvariantSampler):
         pos = lo > 0
         lo1 = xp.where(pos, lo, 0.5 * hi)
         L = xp.log(hi / lo1)
-        k = self._scale(xp, L)
+        k = _power_law_scale(xp, L, a)
         t = xp.log(s / lo1)
         r = t / L if a == 0.0 else xp.expm1(a * t) / (a * k)
         ld = -(xp.log(s) + xp.log(k) - a * t)
@@ -170,6 +138,61 @@ class PowerLaw(InvariantSampler):
 
     def __repr__(self) -> str:
         return f"PowerLaw(nu={self.nu})"
+
+
+# -- forward maps as fusable functions (the numba backend fuses each; these are the references)
+@fusable("phasespace-uniform-forward")
+def uniform_forward(r: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+    """:meth:`Uniform.forward`: ``s = lo + (hi - lo) r``, ``log ds/dr = log(hi - lo)``."""
+    xp = array_namespace(r)
+    width = hi - lo
+    return lo + width * r, xp.log(width + xp.zeros_like(r))
+
+
+@fusable("phasespace-breit-wigner-forward")
+def breit_wigner_forward(r: Any, lo: Any, hi: Any, mass: float, width: float
+                         ) -> tuple[Any, Any]:
+    """:meth:`BreitWigner.forward`: ``s = m^2 + m Gamma tan(y)``, ``y`` flat between the limits."""
+    xp = array_namespace(r)
+    m2, mg = mass * mass, mass * width
+    z = xp.zeros_like(r)
+    ylo, yhi = xp.atan((lo - m2) / mg + z), xp.atan((hi - m2) / mg + z)
+    y = ylo + (yhi - ylo) * r
+    s = m2 + mg * xp.tan(y)
+    d = s - m2
+    return s, xp.log(yhi - ylo) + xp.log(d * d + mg * mg) - math.log(mg)
+
+
+# In t = log(s / lo), L = log(hi / lo), a = 1 - nu: r = expm1(a t) / expm1(a L). Written
+# with expm1/log1p, this stays exact as nu -> 1 (a -> 0, flat in log s), where the textbook
+# (s^a - lo^a) / (hi^a - lo^a) cancels catastrophically (nu = 1 - 1e-8 lost all digits).
+# A lower limit 0 (allowed for nu < 1) has no logarithm: there r = (s / hi)^a, which has
+# nothing to cancel.
+def _power_law_scale(xp: Any, L: Any, a: float) -> Any:
+    """``expm1(a L) / a`` (``L`` at ``a = 0``): positive for every ``nu``."""
+    return L if a == 0.0 else xp.expm1(a * L) / a
+
+
+@fusable("phasespace-power-law-forward")
+def power_law_forward(r: Any, lo: Any, hi: Any, nu: float) -> tuple[Any, Any]:
+    """:meth:`PowerLaw.forward`: density ``1 / s^nu`` on ``[lo, hi]``."""
+    xp = array_namespace(r)
+    z = xp.zeros_like(r)
+    lo, hi = lo + z, hi + z
+    a = 1.0 - nu
+    pos = lo > 0
+    lo1 = xp.where(pos, lo, 0.5 * hi)    # rows with lo = 0 take the other branch
+    L = xp.log(hi / lo1)
+    k = _power_law_scale(xp, L, a)
+    t = r * L if a == 0.0 else xp.log1p(r * (a * k)) / a
+    s = lo1 * xp.exp(t)
+    ld = xp.log(s) + xp.log(k) - a * t
+    if a > 0.0:
+        t0 = xp.log(xp.where(pos, 0.5, r)) / a      # log(s / hi), finite where not taken
+        s0 = hi * xp.exp(t0)
+        ld0 = xp.log(hi) - math.log(a) + nu * t0
+        s, ld = xp.where(pos, s, s0), xp.where(pos, ld, ld0)
+    return s, ld
 
 
 def propagator_sampler(mass: float = 0.0, width: float = 0.0, nu: float | None = None

@@ -19,11 +19,12 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from .base import FinalStateMapping, check_masses
 from .kinematics import mass2
 from .twobody import decay, decay_inverse, decay_log_weight
 
-__all__ = ["RamboOnDiet", "massless_volume"]
+__all__ = ["RamboOnDiet", "massless_volume", "rambo_forward"]
 
 
 def massless_volume(n: int, s: float) -> float:
@@ -148,36 +149,10 @@ class RamboOnDiet(FinalStateMapping):
         self.n_random = 3 * n - 4
         self.massless = all(m == 0 for m in self.masses)
         # tail sums sum_{j >= i} m_j (0-based i)
-        self._tail = [float(sum(self.masses[i:])) for i in range(n + 1)]
+        self._tail = _tail_sums(self.masses)
 
     def generate(self, r: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
-        xp = array_namespace(r, pa)
-        n, m = self.n_final, self.masses
-        q = pa + pb
-        big_m = xp.sqrt(mass2(q))
-        k_prev = big_m - self._tail[0]
-        log_w = xp.zeros_like(big_m)
-        m_prev = big_m
-        out = []
-        for i in range(1, n):  # decay Q_{i-1} -> p_{i-1} + Q_i (0-based particle i-1)
-            if i < n - 1:
-                kk = n - 1 - i
-                u = solve_u(r[:, i - 1], kk)
-                k_i = xp.sqrt(u) * k_prev
-                m_i = k_i + self._tail[i]
-                log_w = log_w + 2 * xp.log(k_prev) - _log_pdf(u, kk) - math.log(2 * math.pi)
-                if not self.massless:
-                    log_w = log_w + xp.log(m_i) - xp.log(k_i)
-            else:
-                k_i = xp.zeros_like(big_m)
-                m_i = k_i + m[n - 1]
-            ang = r[:, n - 2 + 2 * (i - 1): n + 2 * (i - 1)]
-            p_i, q, lw = decay(ang, q, m[i - 1] ** 2, m_i * m_i, m_prev * m_prev)
-            log_w = log_w + lw
-            out.append(p_i)
-            k_prev, m_prev = k_i, m_i
-        out.append(q)
-        return xp.stack(out, axis=1), log_w
+        return rambo_forward(r, pa, pb, self.masses)
 
     def invert(self, p: Any, pa: Any, pb: Any) -> tuple[Any, Any]:
         xp = array_namespace(p, pa)
@@ -214,3 +189,46 @@ class RamboOnDiet(FinalStateMapping):
 
     def __repr__(self) -> str:
         return f"RamboOnDiet(masses={list(self.masses)})"
+
+
+def _tail_sums(masses: Sequence[float]) -> list[float]:
+    """``sum_{j >= i} m_j`` for ``i = 0..n`` (0-based)."""
+    return [float(sum(masses[i:])) for i in range(len(masses) + 1)]
+
+
+@fusable("phasespace-rambo-forward")
+def rambo_forward(r: Any, pa: Any, pb: Any, masses: tuple[float, ...]) -> tuple[Any, Any]:
+    """:meth:`RamboOnDiet.generate`: ``(p (n, len(masses), 4), log_weight)``.
+
+    The numba backend fuses it (``backends/mcint_numba/kernels/ps_rambo.py``); this is the
+    reference.
+    """
+    xp = array_namespace(r, pa)
+    n, m = len(masses), masses
+    tail = _tail_sums(masses)
+    massless = all(mi == 0 for mi in masses)
+    q = pa + pb
+    big_m = xp.sqrt(mass2(q))
+    k_prev = big_m - tail[0]
+    log_w = xp.zeros_like(big_m)
+    m_prev = big_m
+    out = []
+    for i in range(1, n):  # decay Q_{i-1} -> p_{i-1} + Q_i (0-based particle i-1)
+        if i < n - 1:
+            kk = n - 1 - i
+            u = solve_u(r[:, i - 1], kk)
+            k_i = xp.sqrt(u) * k_prev
+            m_i = k_i + tail[i]
+            log_w = log_w + 2 * xp.log(k_prev) - _log_pdf(u, kk) - math.log(2 * math.pi)
+            if not massless:
+                log_w = log_w + xp.log(m_i) - xp.log(k_i)
+        else:
+            k_i = xp.zeros_like(big_m)
+            m_i = k_i + m[n - 1]
+        ang = r[:, n - 2 + 2 * (i - 1): n + 2 * (i - 1)]
+        p_i, q, lw = decay(ang, q, m[i - 1] ** 2, m_i * m_i, m_prev * m_prev)
+        log_w = log_w + lw
+        out.append(p_i)
+        k_prev, m_prev = k_i, m_i
+    out.append(q)
+    return xp.stack(out, axis=1), log_w

@@ -15,6 +15,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from .invariants import InvariantSampler
 from .kinematics import (
     boost,
@@ -50,9 +51,13 @@ def _log_weight(xp: Any, ld_t: Any, ka: Any, rs: Any) -> Any:
     return ld_t + math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - xp.log(ka) - xp.log(rs)
 
 
+@fusable("phasespace-tchannel-forward")
 def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: InvariantSampler,
               prop_m2: float = 0.0) -> tuple[Any, Any, Any]:
-    """``r (n, 2) = (r_t, r_phi)`` -> ``(p1, p2, log_weight)`` with ``p1 + p2 = pa + pb``."""
+    """``r (n, 2) = (r_t, r_phi)`` -> ``(p1, p2, log_weight)`` with ``p1 + p2 = pa + pb``.
+
+    The numba backend fuses it for the built-in samplers (``kernels/ps_tchannel.py``).
+    """
     xp = array_namespace(r, pa)
     z = xp.zeros_like(r[:, 0])
     m1sq, m2sq = m1sq + z, m2sq + z

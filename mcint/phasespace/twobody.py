@@ -17,6 +17,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from .kinematics import angles_to_vector, boost, boost_to_rest, four, mass2, two_body_momentum
 
 __all__ = ["decay", "decay_inverse", "decay_log_weight"]
@@ -28,12 +29,14 @@ def decay_log_weight(s: Any, m1sq: Any, m2sq: Any) -> Any:
     return xp.log(two_body_momentum(s, m1sq, m2sq)) - 0.5 * xp.log(s) - math.log(4 * math.pi)
 
 
+@fusable("phasespace-decay-forward")
 def decay(r: Any, p: Any, m1sq: Any, m2sq: Any, s: Any = None) -> tuple[Any, Any, Any]:
     """Decay ``p (n, 4)`` into daughters of masses squared ``m1sq, m2sq`` (arrays or floats).
 
     ``r (n, 2)`` in the unit square; ``s`` is ``p^2`` when the caller knows it exactly (a
     sampled invariant: recomputing it from ``p`` loses precision near zero). Returns
-    ``(p1, p2, log_weight)``; ``p2 = p - p1`` exactly.
+    ``(p1, p2, log_weight)``; ``p2 = p - p1`` exactly. The numba backend fuses it
+    (``backends/mcint_numba/kernels/ps_decay.py``).
     """
     xp = array_namespace(r, p)
     s = mass2(p) if s is None else s + xp.zeros_like(p[:, 0])
