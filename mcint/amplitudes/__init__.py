@@ -14,9 +14,11 @@ autograd), cupy and array-api-strict. See ``docs/amplitudes.md``.
 30.375
 """
 
+from .channels import PartonicProcess, UnmappableDiagram, symmetry_groups, to_topology
 from .couplings import EWParameters
 from .diagrams import Diagram, Line
 from .particles import PARTICLES, parse_process
 from .process import Process
 
-__all__ = ["Process", "EWParameters", "Diagram", "Line", "PARTICLES", "parse_process"]
+__all__ = ["Process", "EWParameters", "Diagram", "Line", "PARTICLES", "parse_process",
+           "PartonicProcess", "UnmappableDiagram", "to_topology", "symmetry_groups"]
