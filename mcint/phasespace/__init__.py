@@ -7,6 +7,8 @@ Building blocks (array-API code: numpy, numba, torch with autograd, cupy, strict
 * :mod:`.luminosity` -- ``(x1, x2) <-> (tau, y)`` (flat, ``1/s``, resonant);
 * :mod:`.twobody`, :mod:`.tchannel` -- two-body decays and the 2 -> 2 t-channel block;
 * :mod:`.rambo` -- RAMBO on diet (massless: flat weight; massive);
+* :mod:`.threebody` -- three-body decays (one invariant, two two-body decays);
+* :mod:`.cutranges` -- invariant ranges narrowed to mass cuts;
 * :mod:`.topology`, :mod:`.chains` -- channels from diagrams (s-channel chains, t-channel lines);
 * :mod:`.prior` -- MadGraph channel-weight prior; :mod:`.cuts` -- cuts as masks.
 
@@ -15,11 +17,13 @@ Conventions (weights include the ``(2 pi)^(4-3n)`` factors) are in :mod:`.base`.
 
 from .base import FinalStateMapping, PhaseSpace
 from .chains import DiagramMapping
+from .cutranges import Narrowed, NarrowedPropagator, mass_window, narrow_luminosity
 from .cuts import Cuts, DeltaRMin, EtaMax, MassRange, PtMin, efficiency
 from .invariants import BreitWigner, InvariantMap, PowerLaw, Uniform, propagator_sampler
 from .luminosity import Luminosity
 from .prior import channel_prior, log_propagator_weight
 from .rambo import RamboOnDiet, massless_volume
+from .threebody import ThreeBodyDecay, three_body_decay, three_body_decay_inverse
 from .topology import Decay, Diagram, Propagator, TChain
 
 __all__ = [
@@ -27,4 +31,6 @@ __all__ = [
     "Luminosity", "Uniform", "BreitWigner", "PowerLaw", "InvariantMap", "propagator_sampler",
     "Diagram", "Decay", "TChain", "Propagator", "channel_prior", "log_propagator_weight",
     "Cuts", "PtMin", "EtaMax", "DeltaRMin", "MassRange", "efficiency",
+    "ThreeBodyDecay", "three_body_decay", "three_body_decay_inverse",
+    "Narrowed", "NarrowedPropagator", "narrow_luminosity", "mass_window",
 ]
