@@ -187,9 +187,32 @@ class PartonicProcess(MultiChannelIntegrand):
         if not 0 <= int(channel) < self.n_channels:
             raise ValueError(f"channel must be in 0..{self.n_channels - 1}, got {channel}")
         mom, _, _, log_w = self.phase_spaces[int(channel)].map(r)
-        features = r if int(channel) == 0 else self.phase_spaces[0].map_inverse(mom)[0]
         return ChannelEval(value=self.weight(mom, log_w),
-                           alpha_prior=channel_prior(self.topologies, mom), features=features)
+                           alpha_prior=channel_prior(self.topologies, mom),
+                           features=self.features(mom))
+
+    def features(self, momenta: Any) -> Any:
+        """The final-state momenta in units of the beam energy, ``(n, 4 n_final)``: the same for
+        a physical point whatever channel drew it, exact (no inverse mapping: inverting a
+        t-channel chart loses the digits of nearly collinear pairs), and what events are
+        rebuilt from (:meth:`events`)."""
+        xp = array_namespace(momenta)
+        fs = momenta[:, 2:, :]
+        return xp.reshape(fs, (fs.shape[0], -1)) / (0.5 * self.sqrt_s)
+
+    def events(self, x: Any, channel: int = 0, rng: Any = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(momenta, pdg, x1, x2, scale)`` of sampled points ``x`` (their :meth:`features`):
+        the beams along +-z at ``sqrt_s / 2`` and the final state read back from ``x``."""
+        f = np.asarray(x, dtype=np.float64)
+        n, k = f.shape[0], len(self.process.particles) - 2
+        e = 0.5 * self.sqrt_s
+        mom = np.zeros((n, k + 2, 4))
+        mom[:, 0] = (e, 0.0, 0.0, e)
+        mom[:, 1] = (e, 0.0, 0.0, -e)
+        mom[:, 2:] = f.reshape(n, k, 4) * e
+        one = np.ones(n)
+        return mom, np.asarray(self.process.particles, dtype=np.int64), one, one, one * self.sqrt_s
 
     def __repr__(self) -> str:
         return (f"PartonicProcess({self.process.process!r}, sqrt_s={self.sqrt_s}, "
