@@ -146,6 +146,8 @@ class MatrixElement:
         self._local = threading.local()
         self._handles: list[ctypes.c_void_p] = []
         self._lock = threading.Lock()
+        #: parameters set so far: applied to every instance, also those made later
+        self._params: dict[str, complex] = {}
         self._handle()     # a bad param card fails here, at load, not at the first event
 
     # -- the C functions ------------------------------------------------------------------
@@ -195,7 +197,7 @@ class MatrixElement:
             card = None if self.param_card is None else os.fsencode(self.param_card)
             self._check(self._init(ctypes.byref(h), card),
                         f"umami_initialize(param_card={self.param_card!r})")
-            for name, v in getattr(self, "_params", {}).items():   # set before this thread
+            for name, v in self._params.items():   # set before this thread
                 self._check(self._set(h, name.encode(), v.real, v.imag),
                             f"umami_set_parameter({name!r})")
             with self._lock:
@@ -214,7 +216,7 @@ class MatrixElement:
             for h in self._handles:
                 self._check(self._set(h, name.encode(), v.real, v.imag),
                             f"umami_set_parameter({name!r})")
-        self._params = {**getattr(self, "_params", {}), name: v}
+        self._params[name] = v
 
     def get_parameter(self, name: str) -> complex:
         """A model parameter's value."""

@@ -46,6 +46,15 @@ def backend(request):
         yield be
 
 
+@pytest.fixture(scope="module")
+def numba_be():
+    """The numba backend (skips where numba is not installed)."""
+    try:
+        return B.get_backend("numba")
+    except B.BackendUnavailable as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def xp(backend):
     """The array namespace of the current backend."""

@@ -341,14 +341,7 @@ def _rewrite(src, dst, edit_header=None, edit_arrays=None):
     if edit_header:
         header = serialize.read_header(dst)
         edit_header(header)
-        with zipfile.ZipFile(dst) as z:
-            entries = {n: z.read(n) for n in z.namelist()}
-        buf = io.BytesIO()
-        np.lib.format.write_array(buf, np.frombuffer(json.dumps(header).encode(), np.uint8))
-        entries["__meta__.npy"] = buf.getvalue()
-        with zipfile.ZipFile(dst, "w") as z:
-            for n, data in entries.items():
-                z.writestr(n, data)
+        _replace_meta(dst, dst, header)
     return str(dst)
 
 

@@ -42,14 +42,6 @@ KERNEL_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def numba_be():
-    try:
-        return B.get_backend("numba")
-    except B.BackendUnavailable as exc:  # pragma: no cover
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
 def calls(numba_be, monkeypatch):
     """Count, per kernel name, the calls in which the fused kernel did the work."""

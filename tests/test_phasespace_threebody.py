@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from test_phasespace import _dalitz
 
 from mcint.phasespace import (
     BreitWigner,
@@ -160,15 +161,6 @@ def test_moving_parent_and_float32(backend):
     assert str(q32.dtype).endswith("float32")
     assert np.allclose(np.exp(_np(backend, lw32)), np.exp(three_body_decay(r, rest, masses)[1]),
                        rtol=1e-4)
-
-
-def _dalitz(p):
-    """(m12^2, m23^2, cos theta_1, phi_1, chi) for 3-body final states p (n, 3, 4)."""
-    q12, q23 = p[:, 0] + p[:, 1], p[:, 1] + p[:, 2]
-    v = K.rotate_to_z(p[:, 1, 1:], p[:, 0, 1:])
-    p1 = p[:, 0, 1:]
-    return np.stack([K.mass2(q12), K.mass2(q23), p1[:, 2] / np.linalg.norm(p1, axis=1),
-                     np.arctan2(p1[:, 1], p1[:, 0]), np.arctan2(v[:, 1], v[:, 0])], axis=1)
 
 
 @pytest.mark.parametrize("case", list(MAPPINGS))

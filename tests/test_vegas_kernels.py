@@ -11,14 +11,6 @@ from mcint.vegas import kernels as K
 pytest.importorskip("numba")
 
 
-@pytest.fixture(scope="module")
-def numba_be():
-    try:
-        return B.get_backend("numba")
-    except B.BackendUnavailable as exc:  # pragma: no cover
-        pytest.skip(str(exc))
-
-
 def _grid(dims, ninc, seed=0):
     rng = np.random.default_rng(seed)
     w = rng.random((dims, ninc)) ** 3 + 1e-3

@@ -13,6 +13,7 @@ from ..batch import Batch
 from ..results import IterationResult, Result
 from .channel_weights import ChannelWeights
 from .checks import _check_int
+from .multichannel import round_counts
 
 
 class NISResult(Result):
@@ -51,7 +52,7 @@ class EstimateMixin:
             seq = np.asarray(seq, dtype=np.int64)
             counts = np.bincount(seq, minlength=self.n_channels)
         else:
-            counts = self._alloc(n, uniform_ratio, scores)
+            counts = round_counts(shares, n)
         batch = self._collect(counts, eps, be, rng, samplers)
         if iid and self.n_channels > 1:
             # grouped row k goes to the k-th position (in order) of its channel in seq

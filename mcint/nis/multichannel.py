@@ -53,6 +53,17 @@ class _History:
 
 
 
+def round_counts(shares: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points split by ``shares`` (summing to 1), rounded by largest remainders."""
+    raw = shares * n
+    cnt = np.floor(raw).astype(np.int64)
+    rest = n - int(cnt.sum())
+    if rest > 0:
+        order = np.argsort(-(raw - cnt), kind="stable")
+        cnt[order[:rest]] += 1
+    return cnt
+
+
 class ChannelBookMixin:
     """Allocation, dropping and channel weights of the integrator's channels."""
 
@@ -85,13 +96,7 @@ class ChannelBookMixin:
     def _alloc(self, n: int, uniform_ratio: float,
                scores: np.ndarray | None = None) -> np.ndarray:
         """Points per channel: :meth:`_shares` of ``n``, rounded (largest remainders)."""
-        raw = self._shares(uniform_ratio, scores) * n
-        cnt = np.floor(raw).astype(np.int64)
-        rest = n - int(cnt.sum())
-        if rest > 0:
-            order = np.argsort(-(raw - cnt), kind="stable")
-            cnt[order[:rest]] += 1
-        return cnt
+        return round_counts(self._shares(uniform_ratio, scores), n)
 
     def _maybe_drop(self) -> None:
         if self.drop_threshold <= 0 or not self.multichannel or self.step % self.drop_interval:
