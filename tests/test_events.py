@@ -261,6 +261,7 @@ _KILL_SCRIPT = textwrap.dedent("""
     path = sys.argv[1]
     w = open_writer(path, INFO, checkpoint_every=0)
     i = 0
+    ready = False
     while True:                      # killed from outside
         b = dy_events(50, i)
         if path.endswith(".npz"):
@@ -268,7 +269,9 @@ _KILL_SCRIPT = textwrap.dedent("""
         else:
             w.write(b)
         i += 1
-        if i == 3:
+        # ready once three batches are published, however slowly this machine copies
+        if w._stream.published_events >= 150 and not ready:
+            ready = True
             print("ready", flush=True)
 """)
 
