@@ -1,7 +1,7 @@
 """Phase-space throughput: events per second of mcint's mappings, per backend, side by side.
 
     python benchmarks/bench_phasespace.py [--n 200000] [--section all|backends|madspace]
-                                          [--n-madspace 1000000]
+                                          [--n-madspace 1000000] [--rows t-channel,Chili]
 
 Section ``madspace`` (when ``madspace`` is installed, ``pip install 'mcint[bench]'``): mcint on
 numpy and numba against madspace 0.2.1 (MadGraph7's C++/SIMD phase-space engine), building
@@ -11,7 +11,10 @@ mappings correspond (decay, t-channel block, VEGAS, luminosity) the weights are 
 madspace's weights carry no ``(2 pi)^(4 - 3n)`` factors, so the ratio must be one constant
 ("w ratio spread"). madspace's RAMBO is FastRambo (a rational-quadratic stand-in for RAMBO on
 diet's mass equation: not flat, not the same map). Each row also checks both sides' momenta
-(conservation and on-shell masses relative to sqrt(s)) and weights (all finite).
+(conservation and on-shell masses relative to sqrt(s)) and weights (all finite). Rows for the
+three-body decay, the 2 -> 3 block in ``(t, s~)`` (weights compared: the same measure) and
+Chili follow (``_new_mapping_rows``); ``--rows`` runs only the rows whose label contains one
+of the given substrings.
 
 Contenders, each forward map + weight on the same random numbers: RAMBO on diet (massless,
 n = 4 and 6), an s-channel diagram chain (4 particles, Breit–Wigner), the Drell–Yan integrand
@@ -277,11 +280,85 @@ def _madspace_rows(ms, ctx, n: int, rng: np.random.Generator) -> list:
         return ok + f"; x1 max diff {np.abs(x[:, 0] - b[0]).max():.0e} {weight_check(b[-1])}"
 
     rows.append(("luminosity (1/s_hat)", lambda: lum.forward(r), ms_lum, check_l))
+    rows += _new_mapping_rows(ms, ctx, n, rng)
     return rows
 
 
-def madspace_table(n: int) -> None:
-    """mcint (numpy, numba) against madspace, block by block; skipped without madspace."""
+def _new_mapping_rows(ms, ctx, n: int, rng: np.random.Generator) -> list:
+    """Rows for the mappings that are array-API code only (no fused kernel: numba runs the
+    numpy code): three-body decay, the 2 -> 3 block, Chili. The two sides parametrise
+    differently (madspace: energies and angles for 1 -> 3, a different pT map and recoil-
+    relative azimuths for Chili), so only validity is compared; the 2 -> 3 block with flat
+    ``t`` and ``s~`` (arcsine) is the same measure on both sides: weights to one constant."""
+    from mcint.phasespace import Chili, two_to_three
+    from mcint.phasespace.threebody import three_body_decay
+
+    rows = []
+    # 1 -> 3 decay of a parent at rest, masses 10, 20, 30 (mcint: s_12 flat and two decays)
+    masses = [10.0, 20.0, 30.0]
+    par = np.zeros((n, 4))
+    par[:, 0] = SQRT_S
+    r5 = rng.random((n, 5))
+    cols = [np.ascontiguousarray(r5[:, j]) for j in range(5)]
+    rt = _ms_runtime(ms, ctx, ms.ThreeBodyDecay(False))
+    mcol = [np.full(n, m) for m in [SQRT_S] + masses]
+
+    def check_3(a, b):
+        return (f"mcint {momenta_check(a[0], par, masses, SQRT_S)} "
+                f"{weight_check(np.exp(a[1]))}; madspace "
+                f"{momenta_check(np.stack(b[:3], 1), par, masses, SQRT_S)} "
+                f"{weight_check(b[3])}")
+
+    rows.append(("1->3 decay (at rest)", lambda: three_body_decay(r5, par, masses),
+                 lambda: rt(*cols, *mcol, par), check_3))
+    # 2 -> 3 block: p_a, p_b along z, a recoil p3 (mass 5) fixed; flat t and s~ (arcsine)
+    pa, pb = _cm_beams(n)
+    p3 = np.zeros((n, 4))
+    p3[:, 1:] = np.clip(rng.normal(size=(n, 3)) * 10.0, -25.0, 25.0)  # well inside
+    p3[:, 0] = np.sqrt(25.0 + (p3[:, 1:] ** 2).sum(axis=1))
+    r2 = rng.random((n, 2))
+    rt_b = _ms_runtime(ms, ctx, ms.TwoToThreeParticleScattering())
+    choice = (r2[:, 1] >= 0.5).astype(np.int32)
+    u = np.ascontiguousarray(np.abs(2 * r2[:, 1] - 1))
+    r_t = np.ascontiguousarray(r2[:, 0])
+    zero = np.zeros(n)
+    p12 = pa + pb - p3
+
+    def check_b(a, b):
+        return (f"mcint {momenta_check(np.stack(a[:2], 1), p12, [0.0, 0.0], SQRT_S)} "
+                f"{weight_check(np.exp(a[2]), b[2])}; madspace "
+                f"{momenta_check(np.stack(b[:2], 1), p12, [0.0, 0.0], SQRT_S)} "
+                f"{weight_check(b[2])}")
+
+    rows.append(("2->3 block (s~, t)",
+                 lambda: two_to_three(r2, pa, pb, p3, 0.0, 0.0),
+                 lambda: rt_b(choice, u, r_t, zero, zero, pa, pb, p3), check_b))
+    # Chili, 4 massless jets at 13 TeV, pT > 20 GeV (first three), |y| < 5
+    e_lhc, k = 13000.0, 4
+    chili = Chili([0.0] * k, e_lhc, pt_min=[20.0] * (k - 1) + [0.0], y_max=5.0)
+    rc = rng.random((n, chili.dims))
+    ccols = [np.ascontiguousarray(rc[:, j]) for j in range(chili.dims)]
+    rt_c = _ms_runtime(ms, ctx, ms.ChiliMapping(k, [5.0] * k, [20.0] * k))
+    e_col, m_cols = np.full(n, e_lhc), [np.zeros(n)] * k
+
+    def check_c(a, b):
+        ok = np.isfinite(a[3])
+        pm = np.stack(b[:-1], 1)
+        okm = b[-1] > 0
+        return (f"mcint {momenta_check(a[0][ok][:, 2:], a[0][ok][:, :2].sum(1), [0.0] * k, e_lhc)}"
+                f" inside {ok.mean():.3f}; madspace "
+                f"{momenta_check(pm[okm][:, 2:], pm[okm][:, :2].sum(1), [0.0] * k, e_lhc)}"
+                f" inside {okm.mean():.3f}")
+
+    rows.append(("Chili n=4 (13 TeV)", lambda: chili.map(rc),
+                 lambda: rt_c(*ccols, e_col, *m_cols), check_c))
+    return rows
+
+
+def madspace_table(n: int, rows: str = "") -> None:
+    """mcint (numpy, numba) against madspace, block by block; skipped without madspace.
+
+    ``rows``: comma-separated substrings; only rows whose label contains one of them run."""
     try:
         import madspace as ms
     except ImportError:
@@ -298,7 +375,10 @@ def madspace_table(n: int) -> None:
             + f" {'madspace':>8s} {'ratio':>6s}")
     print(head + "  checks")
     print("-" * (len(head) + 8))
+    wanted = [w.strip() for w in rows.split(",") if w.strip()]
     for label, mc, msf, check in _madspace_rows(ms, ctx, n, rng):
+        if wanted and not any(w in label for w in wanted):
+            continue
         times, outs = {}, {}
         for b in backends:
             with B.use(b):
@@ -329,6 +409,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--n-madspace", type=int, default=1_000_000)
     ap.add_argument("--section", choices=("all", "backends", "madspace"), default="all")
+    ap.add_argument("--rows", default="", help="madspace rows to run: comma-separated label "
+                    "substrings (e.g. 't-channel,decay'); default all")
     args = ap.parse_args()
     try:
         import torch
@@ -337,7 +419,7 @@ def main() -> None:
     except ImportError:
         pass
     if args.section in ("all", "madspace"):
-        madspace_table(args.n_madspace)
+        madspace_table(args.n_madspace, args.rows)
     if args.section in ("all", "backends"):
         backends_table(args.n)
 

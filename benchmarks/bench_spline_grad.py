@@ -26,8 +26,8 @@ def _per_value(sg, x, p, gy, gl, out):
     y, ld, gx, gp = out
     t0 = time.perf_counter()
     ex = sg.exps(p)
-    aux = sg.aux_like(x)
-    sg.rqs_forward(x, p, ex, False, *MINS, y, ld, aux)
+    aux = np.empty((*x.shape, 4))
+    sg.rqs_forward(x, np.arange(x.shape[1]), p, ex, False, *MINS, y, ld, aux)
     t1 = time.perf_counter()
     sg.rqs_backward(x, p, ex, aux, gy, gl, *MINS, gx, gp)
     return t1 - t0, time.perf_counter() - t1

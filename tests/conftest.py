@@ -82,20 +82,22 @@ UMAMI_SRC = Path(__file__).parent / "data" / "umami" / "ffbar_ll.c"
 
 @pytest.fixture(scope="session")
 def umami_lib(tmp_path_factory):
-    """``umami_lib(*flags) -> path``: the UMAMI 1.0 test library (tests/data/umami/ffbar_ll.c)
-    compiled with the system C compiler and ``flags`` (skips where there is no compiler)."""
+    """``umami_lib(*flags, source="ffbar_ll.c") -> path``: a UMAMI 1.0 test library
+    (tests/data/umami/SOURCE) compiled with the system C compiler and ``flags`` (skips where
+    there is no compiler)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler (cc/gcc) to build the UMAMI test libraries")
     out = tmp_path_factory.mktemp("umami")
     made: dict[str, Path] = {}
 
-    def lib(*flags: str) -> Path:
-        key = " ".join(flags)
+    def lib(*flags: str, source: str = UMAMI_SRC.name) -> Path:
+        key = " ".join((source, *flags))
         if key not in made:
             path = out / f"lib{len(made)}.so"
-            subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(path), str(UMAMI_SRC),
-                            *flags, "-lm"], check=True, capture_output=True)
+            subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(path),
+                            str(UMAMI_SRC.parent / source), *flags, "-lm"], check=True,
+                           capture_output=True)
             made[key] = path
         return made[key]
 

@@ -86,7 +86,7 @@ def test_diagram_counts():
     ("g > g g", ValueError),               # one incoming
     ("u d~ > e- ve~", ValueError),         # charge
     ("u s~ > e+ ve", ValueError),          # unit CKM
-    ("u u~ > d d~", NotImplementedError),  # two quark lines
+    ("u u~ > d d~ g", NotImplementedError),  # two quark lines with a gluon
     ("e+ e- > mu+ mu-", NotImplementedError),
     ("u u~ > g", ValueError),              # one outgoing
 ])

@@ -713,7 +713,7 @@ def test_C4_code_named_by_a_run_file_runs_only_when_trusted(tmp_path, capsys, mo
 
 
 def test_C5_a_second_run_on_the_same_outputs_fails_at_once(tmp_path, capsys):
-    from mcint.cli.run import RunLock
+    from mcint.cli.rundir import RunLock
 
     out = tmp_path / "o"
     out.mkdir()

@@ -176,3 +176,22 @@ def test_module_target_in_a_run_file_needs_trust(tmp_path, capsys, monkeypatch):
                  *QUICK]) == 0, capsys.readouterr().err
     assert sys.modules.pop("mcint_sample_mod").imported
     assert len(read_npz(tmp_path / "b.npz")) == 20
+
+
+def test_lhe_gz_out_run_sample_and_plot(tmp_path, capsys):
+    """``--out NAME.lhe.gz``: the run writes gzip LHE beside NAME.run.json; ``mcint sample`` finds
+    that run from its directory and writes ``.lhe.gz`` too; pylhe reads both."""
+    pylhe = pytest.importorskip("pylhe")
+    out = tmp_path / "r" / "dy.lhe.gz"
+    rc = main(["run", "drell-yan", "--events", "200", "--out", str(out),
+               "--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",
+               "20000", "--progress", "none", "--no-plot"])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "r" / "dy.run.json").is_file()
+    assert out.read_bytes()[:2] == b"\x1f\x8b"                 # gzip
+    assert sum(1 for _ in pylhe.LHEFile.fromfile(str(out)).events) == 200
+    again = tmp_path / "s" / "x.lhe.gz"
+    rc = main(["sample", str(tmp_path / "r"), "--events", "120", "--out", str(again),
+               "--calibration-calls", "20000", "--progress", "none"])
+    assert rc == 0, capsys.readouterr().err
+    assert sum(1 for _ in pylhe.LHEFile.fromfile(str(again)).events) == 120

@@ -298,7 +298,7 @@ def test_float32_simd_exp_log_accuracy():
     numba = pytest.importorskip("numba")
     pytest.importorskip("mcint_numba")
     B.get_backend("numba")
-    from mcint_numba.kernels import coupling_rqs32 as k32
+    from mcint_numba.kernels import numerics as k32  # the one home of the polynomials
 
     @numba.njit
     def apply(which, a):

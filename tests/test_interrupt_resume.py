@@ -55,7 +55,7 @@ def test_sigint_checkpoints_then_resume_equals_uninterrupted(tmp_path):
     rc = c.integrate(3_000)
     assert c.step == a.step and c.calls == a.calls
     assert rc.value == ra.value and rc.error == ra.error
-    for p, q in zip(a._opt.params, c._opt.params):
+    for p, q in zip(a.trainer.opt.params, c.trainer.opt.params):
         assert torch.equal(p, q)
 
 
@@ -85,7 +85,7 @@ else:
     else:
         it.train({calls}, slow, checkpoint_path=ck, checkpoint_every=1)
 r = it.integrate(3000)
-params = {{f"p{{i}}": p.detach().numpy() for i, p in enumerate(it._opt.params)}}
+params = {{f"p{{i}}": p.detach().numpy() for i, p in enumerate(it.trainer.opt.params)}}
 np.savez(out, value=r.value, error=r.error, step=it.step, calls=it.calls, **params)
 """
 

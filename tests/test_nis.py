@@ -217,24 +217,24 @@ def test_learned_channel_weights_are_normalised():
     mc = Overlapping()
     it = Integrator(mc, seed=4, **SMALL)
     it.train(12_000)
-    xp = it._torch.xp
-    feats = it._torch.asarray(np.random.default_rng(0).random((500, 2)), it.dtype)
-    prior = it._torch.asarray(np.random.default_rng(1).dirichlet(np.ones(3), 500), it.dtype)
+    xp = it.trainer.tb.xp
+    feats = it.trainer.tb.asarray(np.random.default_rng(0).random((500, 2)), it.dtype)
+    prior = it.trainer.tb.asarray(np.random.default_rng(1).dirichlet(np.ones(3), 500), it.dtype)
     with torch.no_grad():
-        a = it.cw.alpha(feats, prior, xp.asarray(np.ones(3, dtype=bool)))
-        a2 = it.cw.alpha(feats, prior, xp.asarray(np.array([True, False, True])))
+        a = it.model.cw.alpha(feats, prior, xp.asarray(np.ones(3, dtype=bool)))
+        a2 = it.model.cw.alpha(feats, prior, xp.asarray(np.array([True, False, True])))
     np.testing.assert_allclose(a.sum(axis=1).numpy(), 1.0, rtol=1e-6)
     np.testing.assert_allclose(a2.sum(axis=1).numpy(), 1.0, rtol=1e-6)
     assert float(a2[:, 1].abs().max()) == 0.0
     # the network moved away from its zero initialisation
-    assert float(it.cw.params[-1][0].detach().abs().sum()) > 0
+    assert float(it.model.cw.params[-1][0].detach().abs().sum()) > 0
     assert abs(pull(it.integrate(30_000), mc.exact())) < 4
 
 
 def test_grouping_and_dropping_keep_the_total_unbiased():
     mc = Overlapping(groups=[0, 0, 1])       # channels 0 and 1 are the same map: share a flow
     it = Integrator(mc, seed=6, drop_threshold=0.25, drop_interval=5, **SMALL)
-    assert it.n_groups == 2
+    assert it.model.n_groups == 2
     it.train(15_000)
     assert not it.active[2]                  # the power-4 channel carries the least
     r = it.integrate(30_000)
@@ -245,9 +245,8 @@ def test_grouping_and_dropping_keep_the_total_unbiased():
 def test_drop_sorts_by_absolute_share():
     # a large negative channel must never be dropped (madnis sorts signed means)
     it = Integrator(Overlapping(), seed=0, drop_threshold=0.1, **SMALL)
-    it.history.add(np.array([-5.0, 6.0, 0.01]), np.ones(3), np.array([10, 10, 10]))
-    it.step = it.drop_interval
-    it._maybe_drop()
+    it.book.history.add(np.array([-5.0, 6.0, 0.01]), np.ones(3), np.array([10, 10, 10]))
+    it.book.deactivate(it.book.to_drop(it.book.drop_interval))
     assert list(it.active) == [True, True, False]
 
 
@@ -261,9 +260,9 @@ def test_mapped_channels_from_plain_function():
     assert abs(pull(it.integrate(20_000), exact)) < 4
     # the channel-weight network arrives after the first step and renews the optimiser's
     # leaves: the sampling views must follow them (share memory with the current leaves)
-    be, samplers, _ = it._draw_view()
+    be, samplers, _ = it.trainer.draw_view()
     if be.name == "numba":
-        for view, s in zip(samplers, it.samplers):
+        for view, s in zip(samplers, it.model.samplers):
             for a, b in zip(view.flow.parameters(), s.flow.parameters()):
                 assert np.shares_memory(a, b.detach().numpy())
 
@@ -284,7 +283,7 @@ def test_nonfinite_raise_or_skip_never_poisons():
         warnings.simplefilter("error")          # skipping must not spam warnings
         it.train(5_000)
     assert it.nonfinite_points > 0
-    for p in it._opt.params:
+    for p in it.trainer.opt.params:
         assert torch.isfinite(p).all()
     r = it.integrate(10_000)
     assert math.isfinite(r.value) and math.isfinite(r.error)
@@ -296,7 +295,7 @@ def test_nonfinite_raise_or_skip_never_poisons():
     it = Integrator(mc, seed=0, nonfinite="skip", **SMALL)
     it.train(4_000)
     assert it.nonfinite_points > 0
-    assert all(torch.isfinite(p).all() for p in it._opt.params)
+    assert all(torch.isfinite(p).all() for p in it.trainer.opt.params)
 
 
 def test_shape_mismatch_is_named():
@@ -319,7 +318,7 @@ def test_zero_channel_and_zero_integrand():
     z.train(4_000)
     rz = z.integrate(4_000)
     assert rz.value == 0.0 and rz.error == 0.0
-    assert all(torch.isfinite(p).all() for p in z._opt.params)
+    assert all(torch.isfinite(p).all() for p in z.trainer.opt.params)
 
 
 def test_bad_options_are_named():
@@ -353,7 +352,7 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path, multi):
     rb = b.integrate(5_000)
     assert b.step == a.step and b.calls == a.calls
     assert rb.value == ra.value and rb.error == ra.error
-    for pa, pb in zip(a._opt.params, b._opt.params):
+    for pa, pb in zip(a.trainer.opt.params, b.trainer.opt.params):
         assert torch.equal(pa, pb)
 
 
@@ -426,7 +425,7 @@ def test_training_device_repeat_and_resume(backend, tmp_path, multi):
     it, a = run()
     _, b = run()
     _, c = run(tmp_path / "ck.npz")
-    assert it._torch.device.type == ("cuda" if backend.gpu else "cpu")
+    assert it.trainer.tb.device.type == ("cuda" if backend.gpu else "cpu")
     assert (a.value, a.error) == (b.value, b.error) == (c.value, c.error)
     assert abs(pull(a, exact)) < 4
 
@@ -440,14 +439,15 @@ def test_training_draws_on_numba_views_equal_torch_draws():
     for via_numba in (True, False):
         it = Integrator(f, 3, seed=5, dtype="float64", **SMALL)
         if not via_numba:
-            it._draw_view = lambda it=it: (it._torch, it.samplers, it.rng_train)
+            t = it.trainer
+            t.draw_view = lambda t=t: (t.tb, t.model.samplers, t.rng)
         it.train(8_000)
-        assert (it._draw_view()[0].name == "numba") == via_numba
+        assert (it.trainer.draw_view()[0].name == "numba") == via_numba
         runs.append(it)
-    ra, rb = runs[0]._recent[-1], runs[1]._recent[-1]
+    ra, rb = runs[0].trainer.recent[-1], runs[1].trainer.recent[-1]
     np.testing.assert_allclose(ra["u"].numpy(), rb["u"].numpy(), rtol=0, atol=1e-9)
     np.testing.assert_allclose(ra["log_q_sample"].numpy(), rb["log_q_sample"].numpy(),
                                rtol=1e-9, atol=1e-9)
-    pa, pb = runs[0]._opt.params, runs[1]._opt.params
+    pa, pb = runs[0].trainer.opt.params, runs[1].trainer.opt.params
     for x, y in zip(pa, pb):
         np.testing.assert_allclose(x.detach().numpy(), y.detach().numpy(), atol=1e-8)

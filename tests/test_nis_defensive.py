@@ -75,9 +75,9 @@ def test_integration_allocates_by_spread_and_sampling_by_integral():
     it = Integrator(Overlapping(), seed=3, **SMALL)
     it.train(12_000)
     r = it.integrate(60_000)
-    plan = it._channel_plan
+    plan = it.plan.channel_plan
     eps = r.metrics["defensive"]
-    assert eps == it._eps_auto
+    assert eps == it.plan.eps_auto
     # the plan's spreads and integrals are those integrate() then measures
     t = r.channels
     assert np.all(np.abs(plan["means"] - t.integrals) < 5 * t.errors + 0.05 * np.abs(t.integrals))
@@ -104,7 +104,7 @@ def test_sample_draws_independent_points_whose_every_prefix_is_unbiased():
 
     it = Integrator(Overlapping(), seed=3, **SMALL)
     it.train(12_000)
-    p = np.abs(it._channel_plan["means"])
+    p = np.abs(it.plan.channel_plan["means"])
     p = 0.1 / 3 + 0.9 * p / p.sum()
     n = 60_000
     b = it.sample(n).to_numpy()
@@ -131,14 +131,15 @@ def test_plan_travels_with_the_checkpoint(tmp_path):
 
     it = Integrator(Overlapping(), seed=3, **SMALL)
     it.train(6_000)
-    plan, eps = it._channel_plan, it._eps_auto      # made at the end of train()
+    plan, eps = it.plan.channel_plan, it.plan.eps_auto      # made at the end of train()
     path = str(tmp_path / "ck.npz")
     it.save(path)
     again = Integrator.resume(path, Overlapping())
-    again._torch = None          # as in a process without torch: the stored plan is used
-    assert again._eps_integrate() == eps
+    again.trainer.tb = None         # as in a process without torch: the stored plan is used
+    t = again.trainer
+    assert again.plan.eps(again.model, again.active, t.recent, t.step, t.tb) == eps
     for k in ("stds", "means"):
-        np.testing.assert_array_equal(again._channel_plan[k], plan[k])
+        np.testing.assert_array_equal(again.plan.channel_plan[k], plan[k])
     r1, r2 = it.integrate(20_000), again.integrate(20_000)
     np.testing.assert_array_equal(r1.channels.counts, r2.channels.counts)
     assert r2.value == pytest.approx(r1.value, rel=1e-6)
@@ -161,13 +162,13 @@ def test_plan_is_reused_until_the_model_or_the_options_change():
 
     it = Integrator(Overlapping(), seed=3, **SMALL)
     it.train(4_000)
-    plan = it._channel_plan
+    plan = it.plan.channel_plan
     it.sample(500)
     it.integrate(500)
-    assert it._channel_plan is plan          # no second pass over the recent points
-    it.defensive_integrate = 0.05
+    assert it.plan.channel_plan is plan          # no second pass over the recent points
+    it.plan.defensive_integrate = 0.05
     it.sample(500)
-    assert it._channel_plan is not plan      # another share: its own spreads
-    plan = it._channel_plan
+    assert it.plan.channel_plan is not plan      # another share: its own spreads
+    plan = it.plan.channel_plan
     it.train(1_000)
-    assert it._channel_plan is not plan      # trained further: a new plan
+    assert it.plan.channel_plan is not plan      # trained further: a new plan

@@ -23,7 +23,7 @@ def test_split_parts_match_exact_and_add_up(seed):
     f = toys.signed_two_peak(2)
     pos, neg = toys.signed_two_peak_parts(2)
     it = Integrator(f, 2, seed=seed, split_sign=True, **SMALL)
-    assert it.n_channels == 2 and it.groups == [0, 1]
+    assert it.n_channels == 2 and it.model.groups == [0, 1]
     it.train(20_000)
     r = it.integrate(20_000)
     t = r.channels
@@ -99,8 +99,8 @@ def test_split_checkpoint_resumes_exactly(tmp_path):
     a.train(6_000)
     a.save(tmp_path / "ck.npz")
     b = Integrator.resume(tmp_path / "ck.npz", f, dims=2)
-    assert b.split_sign == "auto" and b.n_channels == 2
-    np.testing.assert_array_equal(b._sign_zero, a._sign_zero)
+    assert b.book.split_sign == "auto" and b.n_channels == 2
+    np.testing.assert_array_equal(b.book.sign_zero, a.book.sign_zero)
     a.train(3_000)
     b.train(3_000)
     assert a.integrate(5_000).value == b.integrate(5_000).value

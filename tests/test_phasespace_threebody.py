@@ -368,3 +368,48 @@ def test_cut_range_bad_input():
         narrow_luminosity(Luminosity.flat(1e6, 100.0), 2000.0)
     assert mass_window([PtMin(0, 1.0)], (0, 1)) == (-math.inf, math.inf)
     assert mass_window([MassRange((0, 1), 10.0), MassRange((1, 0), 0.0, 50.0)], (0, 1)) == (10, 50)
+
+
+# -- the fused numba kernel (backends/mcint_numba/kernels/ps_threebody.py) ---------------------
+@pytest.mark.parametrize("masses,pair,sampler", [
+    ([0.0, 0.0, 0.0], (0, 1), Uniform()), ([1.0, 5.0, 10.0], (1, 2), BreitWigner(40.0, 5.0)),
+    ([0.0, 0.0, 3.0], (2, 0), PowerLaw(0.7)), ([2.0, 0.0, 0.0], (0, 2), PowerLaw(1.0))])
+@pytest.mark.parametrize("given_s", [False, True])
+def test_fused_three_body_matches_reference(numba_be, masses, pair, sampler, given_s):
+    from test_phasespace_kernels import _close, _wiggle
+
+    import mcint.backends as B
+
+    n = 3000
+    rng = np.random.default_rng(21)
+    p = np.empty((n, 4))
+    p[:, 1:] = rng.normal(size=(n, 3)) * 40.0
+    p[:, 0] = np.sqrt(rng.uniform(60.0, 120.0, n) ** 2 + (p[:, 1:] ** 2).sum(axis=1))
+    s = (p[:, 0] ** 2 - (p[:, 1:] ** 2).sum(axis=1)) if given_s else None
+    r = rng.random((n, 5))
+    mask = rng.random(r.shape) < 0.2
+    r[mask] = rng.choice(np.array([1e-12, 1e-6, 0.5, 1 - 1e-6, 1 - 1e-12]), size=int(mask.sum()))
+    args = (p, masses, pair, sampler, s)
+    fused = numba_be.kernels["phasespace-three-body-forward"](r, *args)
+    assert fused is not NotImplemented
+    with np.errstate(all="ignore"):
+        ref = three_body_decay.reference(r, *args)
+    spread = _wiggle(three_body_decay.reference, r, *args)
+    scale = p[:, 0].max()
+    _close(fused[0], ref[0], rtol=0, atol=1e-13 * scale, spread=spread[0])
+    _close(fused[1], ref[1], rtol=0, atol=1e-12, spread=spread[1])
+    np.testing.assert_allclose(fused[0].sum(axis=1), p, rtol=0, atol=1e-13 * scale)
+    with B.use(numba_be):  # through the dispatch, and ThreeBodyDecay on top of it
+        np.testing.assert_array_equal(three_body_decay(r, *args)[0], fused[0])
+
+
+def test_fused_three_body_declines(numba_be):
+    class MyUniform(Uniform):
+        pass
+
+    k = numba_be.kernels["phasespace-three-body-forward"]
+    p = np.zeros((4, 4))
+    p[:, 0] = 100.0
+    r = np.full((4, 5), 0.3)
+    assert k(r, p, [0.0, 0.0, 0.0], (0, 1), MyUniform()) is NotImplemented
+    assert k(r.astype(np.float32), p, [0.0, 0.0, 0.0]) is NotImplemented

@@ -18,7 +18,7 @@ from mcint.backends import get_backend, use  # noqa: E402
 from mcint.flows import Flow  # noqa: E402
 from mcint.flows.splines import rq_spline  # noqa: E402
 
-get_backend("torch")  # registers the fused spline for torch tensors
+get_backend("torch")  # the plugin must import (the dispatch would load it on first use)
 from mcint_torch import fused  # noqa: E402
 
 FUSED_NODE = "_RQSplineBackward"

@@ -33,9 +33,14 @@ def two_body(sqrt_s: np.ndarray, cos: np.ndarray, phi: np.ndarray) -> np.ndarray
 def test_metadata(umami_lib):
     me = umami.load(umami_lib())
     assert (me.particle_count, me.diagram_count, me.helicity_count) == (4, 2, 4)
-    assert me.device == "cpu" and me.color_count is None
+    assert me.device == "cpu" and me.color_count == 1
     np.testing.assert_array_equal(me.masses, np.zeros(4))
     assert umami.load(umami_lib("-DNO_MASSES")).masses is None
+    # metadata a library does not give is None, and so is the output it cannot make
+    bare = umami.load(umami_lib("-DNO_AMP2"))
+    assert bare.diagram_count is None
+    with pytest.raises(umami.UmamiError, match="diagram count"):
+        bare(np.zeros((1, 4, 4)) + 1.0, outputs=("diagram_amp2",))
 
 
 @pytest.mark.parametrize("flavor,fermion,colour", [(0, ew.LEPTON, 1.0), (1, ew.UP, 1 / 3),

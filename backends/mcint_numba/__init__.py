@@ -1,9 +1,9 @@
 """numba backend: numpy arrays, with numba-compiled fused kernels for the CPU hot loops.
 
-Kernels are registered by name in :data:`KERNELS` (see :func:`mcint.backends.fusable`); each
-module under ``mcint_numba.kernels`` adds its own when imported. Every kernel falls back to the
-pure array-API reference (returns ``NotImplemented``) for inputs it does not handle, e.g. torch
-tensors during training.
+Kernels are listed by name in :data:`KERNELS`, this backend's ``kernels`` table (see
+:mod:`mcint.backends.dispatch` for when they run: numpy arrays while the numba backend is
+current); each module under ``mcint_numba.kernels`` adds its own when imported. A kernel
+returns ``NotImplemented`` for inputs it does not handle, and the array-API reference runs.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import importlib
 import pkgutil
 
 from mcint.backends import Backend, BackendUnavailable
+from mcint.backends.dispatch import declare
 
 KERNELS: dict = {}
 
 
-def kernel(name: str):
-    """Register a fused numba implementation of the array-API kernel ``name``."""
+def kernel(name: str, dtypes: tuple[str, ...] | None = None):
+    """Add a fused numba implementation of the array-API kernel ``name`` to this backend's
+    table; ``dtypes``: the dtypes it fuses (``None``: it checks the arguments itself)."""
 
     def deco(fn):
-        KERNELS[name] = fn
+        KERNELS[name] = declare(fn, dtypes=dtypes)
         return fn
 
     return deco

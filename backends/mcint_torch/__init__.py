@@ -1,7 +1,9 @@
 """torch backend (CPU and CUDA). Training differentiates mcint's array-API code through it.
 
-On CPU a spline coupling block (and a lone rational-quadratic spline) runs as one fused autograd
-node (:mod:`.fused`; off with ``MCINT_FUSED=0``)."""
+Its kernels serve torch tensors whatever backend is current (:mod:`mcint.backends.dispatch`):
+on CPU each rational-quadratic spline runs as one fused autograd node (:mod:`.fused`, numba
+forward and backward), and the MLP layers and channel weights as native torch ops
+(:mod:`.mlp`, any device). ``MCINT_FUSED=0`` turns them all off."""
 
 from __future__ import annotations
 
@@ -10,7 +12,20 @@ from typing import Any
 import numpy as np
 
 from mcint.backends import Backend, BackendUnavailable
+from mcint.backends.dispatch import declare
 from mcint.backends.rng import NumpyStream
+
+
+def kernel_table() -> dict:
+    """The torch kernels, by ``@fusable`` name (all differentiable: autograd nodes)."""
+    from . import fused, mlp
+
+    return {
+        "rq-spline": declare(fused.rq_spline, dtypes=("float32", "float64"), grad=True),
+        "mlp": declare(mlp.mlp_layers, grad=True),
+        "stacked-mlp": declare(mlp.stacked_mlp_layers, grad=True),
+        "channel-log-weights": declare(mlp.normalized_log_weights, grad=True),
+    }
 
 
 class TorchBackend(Backend):
@@ -28,17 +43,7 @@ class TorchBackend(Backend):
         if self.device.type == "cuda":
             self.name = "torch-cuda"
             self.gpu = True
-        # training on CPU tensors: each spline call is one fused autograd node (numba forward
-        # and backward), chosen by the tensor type whatever backend is current; the MLP layers
-        # run as native addmm/activation ops (autograd differentiates them as usual).
-        from mcint.backends import register_type_kernel
-
-        from . import fused, mlp
-
-        register_type_kernel("rq-spline", torch.Tensor, fused.rq_spline)
-        register_type_kernel("mlp", torch.Tensor, mlp.mlp_layers)
-        register_type_kernel("stacked-mlp", torch.Tensor, mlp.stacked_mlp_layers)
-        register_type_kernel("channel-log-weights", torch.Tensor, mlp.normalized_log_weights)
+        self.kernels = kernel_table()
 
     def _is_native(self, a: Any) -> bool:
         return isinstance(a, self.torch.Tensor)
@@ -69,6 +74,9 @@ class TorchBackend(Backend):
 
     def logsumexp(self, a: Any, axis: int = -1) -> Any:
         return self.torch.logsumexp(a, dim=axis)
+
+    def grad_mode(self) -> bool:
+        return self.torch.is_grad_enabled()
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":

@@ -2,24 +2,30 @@
 
 :func:`rq_spline` has the signature of :func:`mcint.flows.splines.rq_spline` (whose pure
 array-API ``.reference`` stays the oracle) and runs it as ONE autograd node whose forward and
-backward are numba kernels (``mcint_numba.kernels.spline_grad``), reaching the tensors' memory
-zero-copy through ``.numpy()``. Autograd through the reference costs ~40 small torch ops forward
-and as many backward per spline call; here it is one node.
+backward are the numba kernels of ``mcint_numba.kernels.spline_grad`` (which picks the kernel
+per dtype and direction), reaching the tensors' memory zero-copy through ``.numpy()``. Autograd
+through the reference costs ~40 small torch ops forward and as many backward per spline call;
+here it is one node.
 
-It declines (returns ``NotImplemented``, so the reference runs) when numba is missing, when the
-tensors are not CPU float32/float64, for the sampling direction (``inverse=True``) while a
-gradient is needed (training only differentiates the density direction), and when the
-environment variable ``MCINT_FUSED`` is ``0`` (to test or time the pure path).
+Arguments are validated by the reference's own :func:`~mcint.flows.splines.check_spline_args`.
+It declines (returns ``NotImplemented``, so the reference runs) when numba is missing, for
+tensors that are not CPU float32/float64 of one dtype, and for the sampling direction
+(``inverse=True``) when a gradient is needed (training only differentiates the density
+direction). Whether it is asked at all is :mod:`mcint.backends.dispatch`'s rule
+(``MCINT_FUSED=0``: never).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 
-ENV_VAR = "MCINT_FUSED"
+from mcint.backends.dispatch import FUSED_ENV as ENV_VAR
+from mcint.flows.splines import check_spline_args
+
+__all__ = ["ENV_VAR", "available", "rq_spline"]
+
 _kernels: Any = None  # the numba module once imported, False if unavailable
 
 
@@ -35,9 +41,9 @@ def _load() -> Any:
     return _kernels
 
 
-def enabled() -> bool:
-    """Whether the fused spline may run (numba importable and ``$MCINT_FUSED`` is not 0)."""
-    return os.environ.get(ENV_VAR, "1") != "0" and bool(_load())
+def available() -> bool:
+    """Whether the fused spline can run here (numba importable)."""
+    return bool(_load())
 
 
 class _RQSpline(torch.autograd.Function):
@@ -70,25 +76,21 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = 1e-
     if not isinstance(params, torch.Tensor) or not isinstance(x, torch.Tensor) \
             or params.device.type != "cpu" or x.device.type != "cpu" \
             or x.dtype != params.dtype or x.dtype not in (torch.float32, torch.float64) \
-            or x.ndim != 2 or params.ndim != 3 or not enabled():
+            or not available():
         return NotImplemented
-    nb = (params.shape[-1] - 1) // 3
-    if tuple(params.shape[:-1]) != tuple(x.shape) or params.shape[-1] != 3 * nb + 1 or nb < 1 \
-            or min_width * nb >= 1 or min_height * nb >= 1:
-        return NotImplemented  # the reference raises the error
+    check_spline_args(x.shape, params.shape, min_width, min_height, min_derivative)
     grad = torch.is_grad_enabled() and (x.requires_grad or params.requires_grad)
     mins = (float(min_width), float(min_height), float(min_derivative))
-    if not grad:
-        xn = x.detach().contiguous()
-        y = torch.empty_like(xn)
-        ld = torch.empty(x.shape[0], dtype=x.dtype)
-        pn = params.detach().contiguous().numpy()
+    if grad:
         if inverse:
-            _kernels.rqs_forward(xn.numpy(), pn, _kernels.exps(pn), True, *mins, y.numpy(),
-                                 ld.numpy(), _kernels.aux_like(xn))
-        else:
-            _kernels.forward(xn.numpy(), pn, mins, y.numpy(), ld.numpy())
-        return y, ld
+            return NotImplemented
+        return _RQSpline.apply(x.contiguous(), params.contiguous(), mins)
+    xn = x.detach().contiguous()
+    pn = params.detach().contiguous().numpy()
+    y = torch.empty_like(xn)
+    ld = torch.empty(x.shape[0], dtype=x.dtype)
     if inverse:
-        return NotImplemented
-    return _RQSpline.apply(x.contiguous(), params.contiguous(), mins)
+        _kernels.inverse(xn.numpy(), pn, mins, y.numpy(), ld.numpy())
+    else:
+        _kernels.forward(xn.numpy(), pn, mins, y.numpy(), ld.numpy(), save=False)
+    return y, ld

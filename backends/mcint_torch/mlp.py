@@ -5,20 +5,18 @@ The array-API reference builds each layer as ``x @ w + b`` and ReLU as ``(x + |x
 autograd nodes per hidden layer. Here a layer is one ``addmm`` and the activation one native
 op, so a training step records about half the nodes (the per-node cost dominates at the batch
 sizes of training). Same maths: the reference stays the oracle in the tests. Declines
-(``NotImplemented``) for non-tensor input, activations without an exact torch twin, and when
-``$MCINT_FUSED`` is ``0`` (to test or time the pure path).
+(``NotImplemented``) for non-tensor input and activations without an exact torch twin; runs on
+any device. Whether they are asked at all is :mod:`mcint.backends.dispatch`'s rule
+(``MCINT_FUSED=0``: never).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from .fused import ENV_VAR
 
 #: activation name -> the torch op computing the reference's formula
 _ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
@@ -34,8 +32,7 @@ _ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
 
 def _layers(x: Any, params: Sequence[tuple[Any, Any]], activation: str, layer: Any) -> Any:
     act = _ACTIVATIONS.get(activation)
-    if act is None or os.environ.get(ENV_VAR, "1") == "0" \
-            or not all(isinstance(a, torch.Tensor) for wb in params for a in wb):
+    if act is None or not all(isinstance(a, torch.Tensor) for wb in params for a in wb):
         return NotImplemented
     last = len(params) - 1
     for k, (w, b) in enumerate(params):
@@ -59,9 +56,8 @@ def stacked_mlp_layers(h: Any, params: Sequence[tuple[Any, Any]], activation: st
 def normalized_log_weights(log_beta: Any, alpha_prior: Any, delta: Any, active: Any) -> Any:
     """:func:`mcint.nis.channel_weights.normalized_log_weights` with half of the reference's
     autograd nodes (it runs on every training step), or ``NotImplemented``."""
-    if os.environ.get(ENV_VAR, "1") == "0" or not all(
-            a is None or isinstance(a, torch.Tensor) for a in (log_beta, alpha_prior, delta,
-                                                                 active)):
+    if not all(a is None or isinstance(a, torch.Tensor)
+               for a in (log_beta, alpha_prior, delta, active)):
         return NotImplemented
     logit = log_beta[None, :]
     if alpha_prior is not None:

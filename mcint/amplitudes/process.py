@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from . import colour
+from . import colour, fourquark
 from .couplings import EWParameters, strong_coupling
 from .diagrams import Diagram, diagrams
 from .helicity import configurations
@@ -51,13 +51,14 @@ class Process:
     ``Process("g g > g g g", alpha_s=0.118)``; particle names ``g u d s c b`` (``u~`` ...),
     ``e+ e- ve ve~ mu+ mu- vm vm~ ta+ ta- vt vt~`` (MadGraph spelling; a W is written as its
     decay products, e.g. ``"u d~ > e+ ve g"``). Supported: pure gluon processes (4 to 6 legs),
-    one quark line with up to 4 gluons, and one quark line with a W (charged current, unit CKM)
-    decaying to a lepton pair, with up to 4 gluons.
+    one quark line with up to 4 gluons, one quark line with a W (charged current, unit CKM)
+    decaying to a lepton pair, with up to 4 gluons, and two quark lines without gluons
+    (``u d > u d``, ``u u~ > u u~``, ...; pure QCD, see :mod:`.fourquark`).
 
     Attributes: ``particles`` (PDG ids in the order of the string), ``symmetry_factor``
     (``1/prod n_i!`` for identical final-state particles, *not* included in
     :meth:`matrix_element`), ``diagrams`` (:class:`~mcint.amplitudes.diagrams.Diagram` list),
-    ``colour_basis`` (``"ddm"`` or ``"line"``), ``orders`` (leg orders of the partial
+    ``colour_basis`` (``"ddm"``, ``"line"`` or ``"4q"``), ``orders`` (leg orders of the partial
     amplitudes), ``colour_matrix`` (float64) and ``colour_matrix_exact`` (fractions),
     ``helicities`` (all-outgoing helicity configurations evaluated), ``ew``, ``alpha_s``.
     """
@@ -77,14 +78,21 @@ class Process:
                               for i, p in enumerate(self.particles))
         self.kinds = tuple(_kind(f) for f in self.flavours)
         self._classify()
-        hels, self._parity = configurations(self.kinds, self.has_w)
+        if self.colour_basis == "4q":
+            hels, self._parity = fourquark.configurations(len(self.kinds), self.lines)
+        else:
+            hels, self._parity = configurations(self.kinds, self.has_w)
         self.helicities: tuple[tuple[int, ...], ...] = tuple(hels)
         self.diagrams: list[Diagram] = diagrams(self.flavours, {W_PLUS: (self.ew.mw, self.ew.ww)})
+        if not self.has_w:  # |M|^2 is pure QCD: no W exchanged between quark lines either
+            self.diagrams = [d for d in self.diagrams
+                             if all(abs(ln.pdg) != W_PLUS for ln in d.lines)]
         if not self.diagrams:
             raise ValueError(f"{process!r} has no tree diagram in this model")
         self._programs: dict[tuple, Program] = {}
         self._colour_arrays: dict[tuple[str, str], Any] = {}
-        self._plan(self.helicities)
+        if self.colour_basis != "4q":
+            self._plan(self.helicities)
         n_in = [BY_PDG[p] for p in incoming]
         self._average = 1.0 / math.prod(2 * abs(p.colour) for p in n_in)
         #: events per pass on CPU backends: the currents of a chunk stay in cache (about 3x
@@ -127,13 +135,29 @@ class Process:
             m = len(self.gluons)
             self._coupling = self._gs2 ** m * (self.ew.gw2 / 2.0) ** 2 if self.has_w \
                 else self._gs2 ** m
+        elif nq == nqb == 2 and not self.has_w and not self.gluons:
+            self._four_quarks(legs["q"], legs["qb"])
+            return
         else:
             raise NotImplementedError(
-                f"{self.process!r}: only pure gluon processes, one quark line (+ gluons), or one "
-                f"quark line with a W -> lepton pair (+ gluons) are implemented")
+                f"{self.process!r}: only pure gluon processes, one quark line (+ gluons), one "
+                f"quark line with a W -> lepton pair (+ gluons), or two quark lines without "
+                f"gluons are implemented")
         self.colour_matrix: np.ndarray = colour.colour_matrix(self.colour_basis, m)
         self.colour_matrix_exact: tuple[tuple[Fraction, ...], ...] = \
             colour.colour_matrix_exact(self.colour_basis, m)
+
+    def _four_quarks(self, quarks: list[int], antiquarks: list[int]) -> None:
+        """Two quark lines, one gluon exchanged (see :mod:`.fourquark`)."""
+        self.colour_basis = "4q"
+        self.lines = fourquark.pairings(self.flavours, quarks, antiquarks)
+        if not self.lines:
+            raise ValueError(f"{self.process!r}: the quarks and antiquarks do not pair into "
+                             f"same-flavour lines")
+        self.orders = [(0,), (1,)]  # basis elements, see fourquark.COLOUR_MATRIX
+        self._coupling = self._gs2 ** 2
+        self.colour_matrix = fourquark.COLOUR_MATRIX
+        self.colour_matrix_exact = fourquark.COLOUR_MATRIX_EXACT
 
     def _plan(self, helicities: tuple[tuple[int, ...], ...],
               orders: tuple[tuple[int, ...], ...] | None = None) -> Program:
@@ -196,6 +220,11 @@ class Process:
         mom = p * sign[None, :, None]
         hels = tuple(tuple(int(h) for h in c) for c in (helicities if helicities is not None
                                                          else self.helicities))
+        if self.colour_basis == "4q":
+            if orders is not None or gauge_leg is not None:
+                raise ValueError("four-quark processes take neither orders nor gauge_leg")
+            spinors = [weyl_spinors(components(p[:, i, :])) for i in range(len(self.particles))]
+            return fourquark.amplitudes(xp, mom, spinors, self.lines, hels)
         prog = self._plan(hels, None if orders is None else
                           tuple(tuple(int(i) for i in o) for o in orders))
         refs = tuple(references) if references is not None else self.references()

@@ -12,6 +12,11 @@ Plugins are registered in the entry-point group ``mcint.backends``; each entry p
 zero-argument factory returning a :class:`Backend`, or raising :class:`BackendUnavailable` with
 the reason (e.g. "cupy is installed but no CUDA device was found"). Plugins are imported only
 when asked for, so ``import mcint`` never imports torch, numba or cupy.
+
+Fused kernels: a pure array-API function decorated ``@fusable("name")`` is the reference; a
+backend may hold a fused implementation in ``Backend.kernels["name"]``. Which one runs is the
+rule of :mod:`mcint.backends.dispatch` (:func:`select_kernel`): a function of the current
+backend, the arrays' library and dtype and the grad mode, nothing registered globally.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
+from . import dispatch as _dispatch
 from .base import Backend
+from .dispatch import kernel_owner, select_kernel, trace
 
 __all__ = [
     "Backend",
@@ -34,7 +41,8 @@ __all__ = [
     "get_backend",
     "known",
     "register",
-    "register_type_kernel",
+    "select_kernel",
+    "trace",
     "use",
     "current",
     "ENV_VAR",
@@ -63,6 +71,7 @@ def register(name: str, factory: Callable[[], Backend]) -> None:
     _factories[name] = factory
     _instances.pop(name, None)
     _unavailable.pop(name, None)
+    _dispatch.clear_cache()
 
 
 def _discover() -> None:
@@ -187,7 +196,7 @@ def _install_hint(name: str, exc: BaseException) -> str:
 
 
 def _env_default() -> Backend | None:
-    name = os.environ.get(ENV_VAR)
+    name = _dispatch.getenv(ENV_VAR)
     return get_backend(name) if name else None
 
 
@@ -207,44 +216,30 @@ def use(backend: str | Backend | None) -> Iterator[Backend]:
         _current.reset(token)
 
 
-_type_kernels: dict[tuple[str, type], Callable[..., Any]] = {}
-
-
-def register_type_kernel(name: str, array_type: type, impl: Callable[..., Any]) -> None:
-    """Let ``impl`` replace the fusable kernel ``name`` whenever its first argument is an
-    ``array_type``, whatever backend is current (after the current backend's own kernel).
-
-    For kernels tied to an array type rather than to a backend choice, e.g. the torch plugin's
-    differentiable fused kernels for CPU training. ``impl`` may return ``NotImplemented``.
-    """
-    _type_kernels[(name, array_type)] = impl
-
-
 def fusable(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a pure array-API function as a kernel that a backend may replace by a fused one.
 
-    The decorated function stays the reference implementation (and the test oracle); when the
-    current backend has ``kernels[name]`` and accepts the arguments, that implementation runs
-    instead, else one registered for the first argument's type (:func:`register_type_kernel`).
-    ``f.reference`` always gives the pure version.
+    The decorated function stays the reference implementation (and the test oracle). Each call
+    runs what :func:`select_kernel` picks for (the current backend, the first argument's array
+    library and dtype, the grad mode), and the reference when it picks nothing or the fused
+    kernel declines the arguments (returns ``NotImplemented``). ``f.reference`` always gives the
+    pure version, ``f.kernel_name`` the name backends register a fused version under.
     """
 
     def deco(ref: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(ref)
         def dispatch(*args: Any, **kwargs: Any) -> Any:
-            be = _current.get() or _env_default()
-            if be is not None:
-                impl = be.kernels.get(name)
-                if impl is not None:
+            if args:
+                be = _current.get() or _env_default() or _instantiate("numpy")
+                impl = _dispatch._select(name, be, args[0])
+                if impl is not None and _dispatch.fused_enabled():
                     out = impl(*args, **kwargs)
                     if out is not NotImplemented:
+                        if _dispatch._trace.get() is not None:
+                            _dispatch.record(name, kernel_owner(be, args[0]).name)
                         return out
-            if _type_kernels and args:
-                impl = _type_kernels.get((name, type(args[0])))
-                if impl is not None:
-                    out = impl(*args, **kwargs)
-                    if out is not NotImplemented:
-                        return out
+            if _dispatch._trace.get() is not None:
+                _dispatch.record(name, "reference")
             return ref(*args, **kwargs)
 
         dispatch.reference = ref  # type: ignore[attr-defined]

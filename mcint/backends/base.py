@@ -5,8 +5,8 @@ A backend bundles
 * ``device`` -- where arrays are created,
 * seeded random streams (:meth:`Backend.rng`),
 * helpers missing from the standard (weighted bincount, logsumexp, numpy conversion),
-* ``kernels`` -- optional fused implementations that override a named pure array-API kernel
-  (see :func:`mcint.backends.fusable`).
+* ``kernels`` -- optional fused implementations of named pure array-API kernels for this
+  backend's arrays (see :mod:`mcint.backends.dispatch` for which one runs).
 
 The numpy backend is built in; numba, torch, cupy and array-api-strict are plugins (``backends/``)
 that subclass :class:`Backend`.
@@ -55,11 +55,15 @@ class Backend:
     def __hash__(self) -> int:
         return hash((self.name, str(self.device)))
 
-    def activate(self):
-        """Context manager making this the backend used by fused-kernel dispatch."""
-        from . import use
+    # -- fused-kernel dispatch (see mcint.backends.dispatch) --------------------------------
+    @property
+    def array_library(self) -> str:
+        """Top-level module of this backend's arrays (``"numpy"``, ``"torch"``, ...)."""
+        return self.xp.__name__.rsplit(".", 1)[-1]
 
-        return use(self)
+    def grad_mode(self) -> bool:
+        """Whether operations on this backend's arrays are being recorded for gradients."""
+        return False
 
     # -- dtypes and conversion -------------------------------------------------------------
     def dtype(self, dtype: Any = "float64") -> Any:

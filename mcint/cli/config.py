@@ -17,6 +17,14 @@ A run card holds the same options as ``mcint run``'s flags (dashes or underscore
     batch_size = 2048
 
 Flags given on the command line override the card. Unknown keys are errors naming the key.
+
+MG7-style tables are accepted too: ``[run]`` (these keys, plus ``name`` for ``out`` and
+``output_format`` for ``format``), ``[generation]`` (``events``, ``max_overweight_truncation``
+for ``budget``), ``[vegas]`` / ``[madnis]`` (the keyword arguments of ``mcint.VEGAS`` /
+``mcint.Integrator``, which become ``sampler_options`` for that sampler), and the process
+tables ``[beam]``, ``[process]``, ``[cuts]``, ``[phasespace]`` of a collider run
+(:mod:`mcint.collider.card`; docs/umami.md lists every key). Every key of every table is
+checked, with a "did you mean".
 """
 
 from __future__ import annotations
@@ -215,19 +223,96 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
             data = toml.load(fh)
     except toml.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    if "run" in data and isinstance(data["run"], dict):
-        # a [run] table is accepted as well as top-level keys
-        run = data.pop("run")
-        data = {**run, **data}
+    data = _sections(data, p)
+    cfg = RunConfig(base_dir=str(p.parent))
+    apply(cfg, data, source=str(p))
+    if "out" in data:
+        cfg.out = card_relative(cfg.out, p.parent)
+    return cfg
+
+
+#: ``[run]`` keys beyond the options' own names (MG7 style), and the options they set
+RUN_ALIASES = {"name": "out", "output_format": "format"}
+#: the sampler each sampler section configures
+SAMPLER_SECTIONS = {"vegas": "vegas", "madnis": "nis"}
+
+
+def _sampler_keys(section: str) -> list[str]:
+    """The keyword arguments a ``[vegas]`` / ``[madnis]`` section may set."""
+    import inspect
+
+    if section == "vegas":
+        from ..vegas import VEGAS as cls
+    else:
+        from ..nis import Integrator as cls
+    skip = {"self", "integrand", "dims", "channels", "backend", "seed"}
+    params = inspect.signature(cls.__init__).parameters
+    keys = [k for k, v in params.items() if k not in skip and v.kind != v.VAR_KEYWORD]
+    if any(v.kind == v.VAR_KEYWORD for v in params.values()):
+        try:    # the Integrator's flat options (grouped in mcint.nis.options)
+            from ..nis.options import FLAT
+        except ImportError:
+            return keys
+        keys += [k for k in FLAT if k not in keys]
+    return keys
+
+
+def _sections(data: dict[str, Any], p: Path) -> dict[str, Any]:
+    """Fold a card's MG7-style tables ([run], [generation], [vegas], [madnis]) into options;
+    the process tables ([beam], [process], [cuts], [phasespace]) stay for the card's target."""
+    data = dict(data)
+    run = data.pop("run", None)
+    if run is not None:
+        if not isinstance(run, dict):
+            raise ConfigError(f"{p}: [run] must be a table")
+        valid = [*FIELDS, *RUN_ALIASES]
+        moved: dict[str, Any] = {}
+        for k, v in run.items():
+            name = str(k).replace("-", "_")
+            if name not in valid:
+                raise ConfigError(f"{p}: [run]: unknown key {k!r}{did_you_mean(name, valid)}; "
+                                  f"valid keys: {', '.join(valid)}")
+            target = RUN_ALIASES.get(name, name)
+            if target in moved:
+                raise ConfigError(f"{p}: [run] sets {target} twice (give {target} or its "
+                                  "MG7 name, not both)")
+            moved[target] = v
+        data = {**moved, **data}      # a top-level key wins over the [run] table
     gen = data.pop("generation", None)
     if gen is not None:
-        if not isinstance(gen, dict) or set(gen) - {"events", "max_overweight_truncation"}:
-            raise ConfigError(f"{p}: [generation] takes events and max_overweight_truncation; "
-                              f"got {gen!r}")
+        allowed = ("events", "max_overweight_truncation")
+        if not isinstance(gen, dict):
+            raise ConfigError(f"{p}: [generation] must be a table")
+        for k in gen:
+            if k not in allowed:
+                raise ConfigError(f"{p}: [generation]: unknown key {k!r}"
+                                  f"{did_you_mean(str(k), allowed)}; keys: {', '.join(allowed)}")
         if "max_overweight_truncation" in gen:
             data.setdefault("budget", gen["max_overweight_truncation"])
         if "events" in gen:
             data.setdefault("events", gen["events"])
+    given = {sec: data.pop(sec) for sec in SAMPLER_SECTIONS if sec in data}
+    for sec, table in given.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{p}: [{sec}] must be a table")
+        keys = _sampler_keys(sec)
+        for k in table:
+            if k not in keys:
+                raise ConfigError(f"{p}: [{sec}]: unknown key {k!r}{did_you_mean(str(k), keys)}"
+                                  f"; keys: {', '.join(keys)}")
+    if given:
+        sampler = data.get("sampler")
+        if sampler is None and len(given) > 1:
+            raise ConfigError(f"{p}: [vegas] and [madnis] both given: say which runs with "
+                              "sampler = \"vegas\" or \"nis\"")
+        sec = next((s for s in given if SAMPLER_SECTIONS[s] == sampler), None) \
+            if sampler is not None else next(iter(given))
+        if sec is not None:
+            data.setdefault("sampler", SAMPLER_SECTIONS[sec])
+            extra = data.get("sampler_options") or {}
+            if not isinstance(extra, dict):
+                raise ConfigError(f"{p}: sampler_options must be a table")
+            data["sampler_options"] = {**given[sec], **extra}
     from ..collider.card import SECTIONS
 
     collider = {k: data.pop(k) for k in SECTIONS if k in data}
@@ -239,11 +324,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
                               f"remove integrand = {data['integrand']!r}")
         # the card itself is the target: `mcint sample` rebuilds the process from it
         data["integrand"] = str(p.resolve())
-    cfg = RunConfig(base_dir=str(p.parent))
-    apply(cfg, data, source=str(p))
-    if "out" in data:
-        cfg.out = card_relative(cfg.out, p.parent)
-    return cfg
+    return data
 
 
 def card_relative(path: str, card_dir: Path) -> str:

@@ -75,11 +75,12 @@ class ResumeState:
 
 
 def _find_run_json(spec: str) -> tuple[Path, str]:
-    from .run import EVENT_SUFFIXES, RUN_FILE
+    from .rundir import RUN_FILE, event_suffix
 
     p = Path(spec).expanduser()
-    if p.suffix.lower() in EVENT_SUFFIXES:   # --out DIR/NAME.lhe: files are DIR/NAME.*
-        run_dir, prefix = (p.parent if str(p.parent) else Path(".")), p.stem + "."
+    suffix = event_suffix(p)
+    if suffix:   # --out DIR/NAME.lhe: files are DIR/NAME.*
+        run_dir, prefix = (p.parent if str(p.parent) else Path(".")), p.name[: -len(suffix)] + "."
     else:
         run_dir, prefix = p, ""
     if not run_dir.is_dir():

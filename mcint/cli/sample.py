@@ -14,16 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, apply
-from .run import (
-    MODEL_FILE,
-    RUN_FILE,
-    budget_warning,
-    calibrate,
-    event_format,
-    layout,
-    prepare_dir,
-    write_events,
-)
+from .eventfile import budget_warning, calibrate, write_events
+from .rundir import MODEL_FILE, RUN_FILE, event_format, event_suffix, layout, prepare_dir
 from .summary import format_summary
 from .target import resolve
 
@@ -35,6 +27,9 @@ def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
         raise ConfigError(f"{str(p)!r} does not exist (give a model file or a run directory)")
     if p.is_dir():
         run = p / RUN_FILE
+        named = sorted(p.glob(f"*.{RUN_FILE}"))
+        if not run.is_file() and len(named) == 1:   # the directory of --out DIR/NAME.lhe
+            run = named[0]
         rep = _load_run(run) if run.is_file() else {}
         name = rep.get("files", {}).get("model", MODEL_FILE)
         m = p / name
@@ -142,7 +137,7 @@ def sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target.spec} has no particle content: write .npz events")
     lay = layout(cfg.out, fmt)
     prepare_dir(lay)
-    from .run import claim_outputs, event_names
+    from .rundir import claim_outputs, event_names
 
     # only event files: the run's own files may share the directory
     lock = claim_outputs(lay, event_names(lay), bool(getattr(args, "force", False)),
@@ -251,7 +246,8 @@ def plot(args: argparse.Namespace) -> int:
         # the run that wrote the file (run.json, or NAME.run.json for --out NAME.lhe) tells
         # which built-in process, if any, gives exact distributions to compare with
         reference = None
-        for run in (src.parent / RUN_FILE, src.with_name(f"{src.stem}.{RUN_FILE}")):
+        stem = src.name[: -len(event_suffix(src) or src.suffix)]
+        for run in (src.parent / RUN_FILE, src.with_name(f"{stem}.{RUN_FILE}")):
             if run.is_file():
                 try:
                     reference = plots.example_reference(_load_run(run).get("integrand"))

@@ -57,7 +57,7 @@ def _not_a_target(spec: str) -> str | None:
     function), or ``None``."""
     p = Path(spec).expanduser()
     if p.is_dir():
-        from .run import RUN_FILE
+        from .rundir import RUN_FILE
 
         msg = (f"{spec!r} is a directory, not an example, module:function, file.py:function or "
                "run card (.toml)")
@@ -75,6 +75,10 @@ def _not_a_target(spec: str) -> str | None:
 def _example(spec: str, dims: int | None) -> Target:
     from .. import examples
 
+    if spec == "w2j":  # the multi-jet example of mcint.amplitudes (built on first use)
+        from ..amplitudes.example import register_examples
+
+        register_examples()
     try:
         ex = examples.get(spec)
     except examples.UnknownExample as exc:
@@ -125,8 +129,8 @@ def _collider_card(spec: str, dims: int | None) -> Target:
     """A run card with ``[beam]``/``[process]``/``[cuts]``: its hadronic process (loading its
     UMAMI libraries) as a physics example that writes LHE."""
     from ..collider.card import CardError, load_card
+    from ..collider.events import ColliderEvents
     from ..examples import Example
-    from ..examples.physics import ProcessEvents
 
     if not Path(spec).is_file():
         raise ConfigError(f"run card {spec!r} does not exist")
@@ -136,13 +140,12 @@ def _collider_card(spec: str, dims: int | None) -> Target:
         raise ConfigError(str(exc)) from None
     if dims is not None and dims != proc.dims:
         raise ConfigError(f"{spec}: the process has dims={proc.dims}; got --dims {dims}")
-    k = len(info["outgoing"])
     banner = {"mcintRunCard": info["card"]}
     if info["param_card"] is not None:
         banner["slha"] = info["param_card"]
-    physics = ProcessEvents(proc, info["beams"], info["energies"], (-1, -1) + (1,) * k,
-                            channel_arg=0, pdf_sets=(info["lhaglue"], info["lhaglue"]),
-                            banner=banner)
+    physics = ColliderEvents(proc, info["beams"], info["energies"],
+                             resonances=info["resonances"], bw_cutoff=info["bw_cutoff"],
+                             pdf_sets=(info["lhaglue"], info["lhaglue"]), banner=banner)
     name = Path(spec).stem
     multi = proc.n_channels > 1
     # one channel is a plain integrand over its chart: any sampler, VEGAS included

@@ -18,17 +18,25 @@
     flavours = [[2, -2, 1], [1, -1, 2]]   # (beam-1 parton, beam-2 parton, FLAVOR_INDEX)
     mirror = true                  # add the beam-exchanged initial states (default true)
     alpha_s = false                # pass the set's running alpha_s (default false)
-    [[process.channel]]
+    # per COLOR_INDEX / HELICITY_INDEX of the library, per leg (library order): optional
+    color_flows = [[[501, 0], [0, 501], [0, 0], [0, 0]]]
+    helicities = [[-1, 1, -1, 1], [1, -1, 1, -1], [-1, 1, 1, -1], [1, -1, -1, 1]]
+    [[process.channel]]            # or: topologies = "channels.json" (a list of these tables)
     name = "Z"
     diagram = 1                    # the library's diagram (DIAGRAM_AMP2 priors), optional
-    topology = {decay = [0, 1], mass = 91.1876, width = 2.4952}
+    topology = {decay = [0, 1], mass = 91.1876, width = 2.4952, pdg = 23}
+
+    [phasespace]
+    bw_cutoff = 15.0               # resonances within 15 widths are written as status-2 lines
+    invariant_power = 0.8          # nu of massless s-channel propagators without one
 
     [cuts]                         # mcint.collider.ParticleCuts
     sqrt_s_min = 60.0
     pt_min = {lepton = 10.0}
 
-A topology node is a final-state index, ``{decay = [node, node], mass, width, nu}`` (an s-channel
-propagator) or ``{tchain = [node, ...], propagators = [{mass, width, nu}, ...]}``. The partonic
+A topology node is a final-state index, ``{decay = [node, node], mass, width, nu, pdg}`` (an
+s-channel propagator; with ``pdg`` it is written to event files as a status-2 resonance) or
+``{tchain = [node, ...], propagators = [{mass, width, nu}, ...]}``. The partonic
 energy is sampled with the root propagator's mapping (``nu = 1`` for a photon), between the
 final-state threshold (or ``cuts.sqrt_s_min``) and ``e_cm`` (or ``cuts.sqrt_s_max``).
 Paths are relative to the card's folder. Every key is checked, with a "did you mean".
@@ -45,17 +53,19 @@ from typing import Any
 from ..phasespace import DiagramMapping, Luminosity, PhaseSpace
 from ..phasespace.topology import Decay, Diagram, Propagator, TChain
 from .cuts import ParticleCuts
+from .events import BW_CUTOFF, Resonance
 from .process import Flavour, HadronicProcess, Subprocess, mirrored
 from .scales import check_scale
 
-__all__ = ["CardError", "SECTIONS", "load_card", "process_from_sections"]
+__all__ = ["CardError", "SECTIONS", "load_card", "process_from_sections", "read_topologies"]
 
 #: the sections of a run card that describe the process
-SECTIONS = ("beam", "process", "cuts")
+SECTIONS = ("beam", "process", "cuts", "phasespace")
 _BEAM = ("e_cm", "beams", "pdf", "pdf_member", "scale", "factorisation_scale")
-_PROCESS = ("outgoing", "param_card", "subprocess", "channel")
-_SUB = ("library", "flavours", "mirror", "alpha_s")
+_PROCESS = ("outgoing", "param_card", "subprocess", "channel", "topologies")
+_SUB = ("library", "flavours", "mirror", "alpha_s", "color_flows", "helicities")
 _CHANNEL = ("name", "diagram", "topology")
+_PHASESPACE = ("bw_cutoff", "invariant_power")
 _BEAMS = {"pp": (2212, 2212), "ppbar": (2212, -2212)}
 
 
@@ -81,29 +91,55 @@ def _number(v: Any, where: str, positive: bool = True) -> float:
     return float(v)
 
 
-def _propagator(t: Mapping[str, Any], where: str) -> Propagator:
+def _propagator(t: Mapping[str, Any], where: str, nu_default: float | None = None
+                ) -> Propagator:
     try:
         nu = t.get("nu")
-        return Propagator(_number(t.get("mass", 0.0), f"{where}.mass", positive=False),
-                          _number(t.get("width", 0.0), f"{where}.width", positive=False),
+        mass = _number(t.get("mass", 0.0), f"{where}.mass", positive=False)
+        if nu is None and mass == 0.0:
+            nu = nu_default
+        return Propagator(mass, _number(t.get("width", 0.0), f"{where}.width", positive=False),
                           None if nu is None else _number(nu, f"{where}.nu", positive=False))
     except ValueError as exc:
         raise CardError(f"{where}: {exc}") from None
 
 
-def _node(t: Any, where: str) -> Any:
+def _leaves(node: Any) -> tuple[int, ...]:
+    if isinstance(node, int):
+        return (node,)
+    kids = node.children if isinstance(node, Decay) else node.legs
+    return tuple(i for k in kids for i in _leaves(k))
+
+
+def _node(t: Any, where: str, res: list[Resonance] | None = None, parent: int | None = None,
+          nu: float | None = None) -> Any:
+    """A topology node; ``{decay, pdg}`` nodes are appended to ``res`` (parents first)."""
+    res = [] if res is None else res
     if isinstance(t, int) and not isinstance(t, bool):
         return t
     if isinstance(t, Mapping) and "decay" in t:
-        _keys(t, ("decay", "mass", "width", "nu"), where)
+        _keys(t, ("decay", "mass", "width", "nu", "pdg"), where)
         kids = t["decay"]
         if not isinstance(kids, list) or len(kids) != 2:
             raise CardError(f"{where}.decay must list two nodes, got {kids!r}")
-        return Decay((_node(kids[0], f"{where}.decay[0]"), _node(kids[1], f"{where}.decay[1]")),
-                     _propagator(t, where))
+        me = parent
+        pdg = t.get("pdg")
+        if pdg is not None:
+            if isinstance(pdg, bool) or not isinstance(pdg, int) or pdg == 0:
+                raise CardError(f"{where}.pdg must be a non-zero PDG id, got {pdg!r}")
+            res.append(Resonance(pdg, 0.0, 0.0, (), parent))   # filled in below
+            me = len(res) - 1
+        node = Decay((_node(kids[0], f"{where}.decay[0]", res, me, nu),
+                      _node(kids[1], f"{where}.decay[1]", res, me, nu)),
+                     _propagator(t, where, nu))
+        if pdg is not None:
+            pr = node.propagator
+            res[me] = Resonance(pdg, pr.mass, pr.width, _leaves(node), parent)
+        return node
     if isinstance(t, Mapping) and "tchain" in t:
         _keys(t, ("tchain", "propagators"), where)
-        legs = [_node(x, f"{where}.tchain[{i}]") for i, x in enumerate(t["tchain"])]
+        legs = [_node(x, f"{where}.tchain[{i}]", res, parent, nu)
+                for i, x in enumerate(t["tchain"])]
         props = [_propagator(_keys(p, ("mass", "width", "nu"), f"{where}.propagators[{i}]"),
                              f"{where}.propagators[{i}]")
                  for i, p in enumerate(t.get("propagators", []))]
@@ -190,8 +226,13 @@ def process_from_sections(sections: Mapping[str, Any], base_dir: str | Path = ".
         flavs = [Flavour(a, b, k) for a, b, k in fl]
         if st.get("mirror", True):
             flavs = mirrored(flavs)
-        subs.append(Subprocess(me, flavs, outgoing, needs_alpha_s=bool(st.get("alpha_s",
-                                                                               False))))
+        try:
+            subs.append(Subprocess(me, flavs, outgoing,
+                                   needs_alpha_s=bool(st.get("alpha_s", False)),
+                                   color_flows=st.get("color_flows"),
+                                   helicities=st.get("helicities")))
+        except ValueError as exc:
+            raise CardError(f"{w}: {exc}") from None
     if not subs:
         raise CardError(f"{where} [process] needs at least one [[process.subprocess]]")
     masses = masses or [0.0] * len(outgoing)
@@ -205,15 +246,20 @@ def process_from_sections(sections: Mapping[str, Any], base_dir: str | Path = ".
     if lo <= 0:
         raise CardError(f"{where}: a massless final state needs [cuts].sqrt_s_min (the partonic "
                         "energy has no lower limit)")
-    channels = proc.get("channel") or []
-    if not channels:
-        raise CardError(f"{where} [process] needs at least one [[process.channel]]")
-    spaces, diagrams, names, amp_idx = [], [], [], []
+    ps = _keys(sections.get("phasespace", {}), _PHASESPACE, f"{where} [phasespace]")
+    bw = _number(ps.get("bw_cutoff", BW_CUTOFF), f"{where} [phasespace].bw_cutoff")
+    nu = ps.get("invariant_power")
+    nu = None if nu is None else _number(nu, f"{where} [phasespace].invariant_power",
+                                         positive=False)
+    channels = _channels(proc, base, where)
+    spaces, diagrams, names, amp_idx, resonances = [], [], [], [], []
     for i, ch in enumerate(channels):
-        w = f"{where} [[process.channel]] {i}"
+        w = f"{where} [[process.channel]] {i}" if "channel" in proc else \
+            f"{where} [process].topologies {proc['topologies']!r} entry {i}"
         ch = _keys(ch, _CHANNEL, w)
+        res: list[Resonance] = []
         try:
-            d = Diagram(_node(ch.get("topology"), f"{w}.topology"), masses)
+            d = Diagram(_node(ch.get("topology"), f"{w}.topology", res, nu=nu), masses)
             root = d.root
             sampler = root.propagator.sampler() if isinstance(root, Decay) else \
                 Propagator(nu=1.0).sampler()
@@ -224,17 +270,74 @@ def process_from_sections(sections: Mapping[str, Any], base_dir: str | Path = ".
         except ValueError as exc:
             raise CardError(f"{w}: {exc}") from None
         diagrams.append(d)
+        resonances.append(res)
         names.append(str(ch.get("name", f"channel{i}")))
-        amp_idx.append(ch.get("diagram"))
-    use_amp = all(isinstance(a, int) for a in amp_idx) and len(channels) > 1
+        a = ch.get("diagram")
+        if a is not None and (isinstance(a, bool) or not isinstance(a, int) or a < 0):
+            raise CardError(f"{w}.diagram must be the library's diagram index (>= 0), got {a!r}")
+        amp_idx.append(a)
+    # MadGraph's |M_i|^2 priors where every channel names its diagram and every library gives
+    # DIAGRAM_AMP2; the propagator products otherwise
+    counts = [getattr(sp.matrix_element, "diagram_count", None) for sp in subs]
+    use_amp = len(channels) > 1 and all(a is not None for a in amp_idx) and \
+        all(c is not None for c in counts)
+    if use_amp and max(amp_idx) >= min(counts):
+        raise CardError(f"{where}: channel diagram {max(amp_idx)} but a library has only "
+                        f"{min(counts)} diagrams")
     hp = HadronicProcess(subs, spaces, pdf, diagrams=diagrams,
                          channel_diagrams=amp_idx if use_amp else None, scale=scale,
                          factorisation_scale=fscale, alpha_s=alpha_s, cuts=cuts,
                          channel_names=names)
     info = {"beams": _BEAMS[kind], "energies": (e_cm / 2, e_cm / 2), "lhaglue": lhaglue,
-            "outgoing": list(outgoing),
+            "outgoing": list(outgoing), "resonances": resonances, "bw_cutoff": bw,
             "param_card": None if card_path is None else card_path.read_text()}
     return hp, info
+
+
+def _channels(proc: Mapping[str, Any], base: Path, where: str) -> list[Any]:
+    """The channel tables: ``[[process.channel]]`` or the JSON file ``topologies``."""
+    if "channel" in proc and "topologies" in proc:
+        raise CardError(f"{where} [process]: give [[process.channel]] or topologies, not both")
+    if "topologies" in proc:
+        import json
+
+        f = proc["topologies"]
+        path = base / str(f)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CardError(f"{where} [process].topologies {str(path)!r}: {exc}") from None
+        if not isinstance(data, list) or not data:
+            raise CardError(f"{where} [process].topologies {str(path)!r} must hold a JSON list "
+                            "of channels ({\"name\", \"diagram\", \"topology\"})")
+        return data
+    channels = proc.get("channel") or []
+    if not channels:
+        raise CardError(f"{where} [process] needs at least one [[process.channel]] (or "
+                        "topologies = \"file.json\")")
+    return channels
+
+
+def read_topologies(path: str | Path, masses: list[float], invariant_power: float | None = None
+                    ) -> list[tuple[str, int | None, Diagram, list[Resonance]]]:
+    """The channels of a topologies JSON file (as ``topologies = "file.json"`` reads it):
+    ``(name, library diagram index or None, Diagram, resonances)`` per channel, with the
+    final-state ``masses`` in the library's order."""
+    p = Path(path)
+    out = []
+    for i, ch in enumerate(_channels({"topologies": p.name}, p.parent, str(p))):
+        w = f"{p} entry {i}"
+        ch = _keys(ch, _CHANNEL, w)
+        res: list[Resonance] = []
+        try:
+            d = Diagram(_node(ch.get("topology"), f"{w}.topology", res, nu=invariant_power),
+                        masses)
+        except CardError:
+            raise
+        except ValueError as exc:
+            raise CardError(f"{w}: {exc}") from None
+        out.append((str(ch.get("name", f"channel{i}")), ch.get("diagram"), d, res))
+    return out
 
 
 def load_card(path: str | Path) -> tuple[HadronicProcess, dict[str, Any]]:

@@ -19,7 +19,7 @@ and event files see) are the point's coordinates in channel 0's chart.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,10 @@ from ..channels import ChannelEval, MultiChannelIntegrand
 from ..phasespace import PhaseSpace, channel_prior
 from ..phasespace.topology import Diagram
 from ..processes.ew import GEV2_TO_PB
+from .color import check_color_flow
 from .scales import check_scale, scale
 
-__all__ = ["Flavour", "HadronicProcess", "Subprocess", "mirrored"]
+__all__ = ["EventRecord", "Flavour", "HadronicProcess", "Subprocess", "mirrored"]
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,76 @@ class Subprocess:
     ``matrix_element(p, *, alpha_s=None, flavor=None, outputs=...) -> {"matrix_element": (n,),
     "diagram_amp2": (n, D)}`` with ``p (n, 2 + k, 4)`` in the matrix element's leg order (a
     :class:`mcint.umami.MatrixElement` is one); ``outgoing``: PDG ids of the final state.
+
+    UMAMI libraries choose a colour flow and a helicity configuration per event (from uniform
+    random numbers) but return only their *indices*; what an index means is the process
+    generator's bookkeeping (madspace's ``SubprocArgs.color_flows`` / ``helicities``), so it is
+    given here, in the library's leg order: ``color_flows[c]`` is the ``(colour, anticolour)``
+    tag pair of every leg for COLOR_INDEX ``c``, ``helicities[h]`` the helicity of every leg
+    for HELICITY_INDEX ``h``. Without them events get the default colour line of a q qbar
+    initial state and SPINUP 9 (unknown).
     """
 
     matrix_element: Callable[..., dict[str, np.ndarray]]
     flavours: Sequence[Flavour]
     outgoing: Sequence[int]
     needs_alpha_s: bool = False
+    color_flows: Any = None
+    helicities: Any = None
+    _legs: int = field(init=False, repr=False, default=0)
+
+    def __post_init__(self) -> None:
+        legs = 2 + len(self.outgoing)
+        self._legs = legs
+        count = getattr(self.matrix_element, "color_count", None)
+        if self.color_flows is not None:
+            cf = np.asarray(self.color_flows)
+            if cf.ndim != 3 or cf.shape[1:] != (legs, 2) or cf.shape[0] == 0 or \
+                    not np.issubdtype(cf.dtype, np.integer):
+                raise ValueError(f"color_flows must list, per colour index, {legs} [colour, "
+                                 f"anticolour] integer pairs (one per leg); got shape {cf.shape}")
+            if count is not None and count != cf.shape[0]:
+                raise ValueError(f"color_flows has {cf.shape[0]} flows, the matrix element "
+                                 f"{count} (COLOR_COUNT)")
+            for fl in self.flavours:
+                pdg = [fl.b, fl.a] if fl.swap else [fl.a, fl.b]
+                for c, flow in enumerate(cf):
+                    try:
+                        check_color_flow(pdg + list(self.outgoing), [True, True] +
+                                         [False] * len(self.outgoing), flow)
+                    except ValueError as exc:
+                        raise ValueError(f"color_flows[{c}] for initial state {fl.a} {fl.b}: "
+                                         f"{exc}") from None
+            self.color_flows = cf.astype(np.int64)
+        count = getattr(self.matrix_element, "helicity_count", None)
+        if self.helicities is not None:
+            h = np.asarray(self.helicities, dtype=np.float64)
+            if h.ndim != 2 or h.shape[1] != legs or h.shape[0] == 0 or \
+                    not np.all((np.abs(h) <= 1) | (h == 9)):
+                raise ValueError(f"helicities must list, per helicity index, {legs} helicities "
+                                 f"in [-1, 1] (or 9: unknown); got {self.helicities!r}")
+            if count is not None and count != h.shape[0]:
+                raise ValueError(f"helicities has {h.shape[0]} rows, the matrix element {count} "
+                                 "(HELICITY_COUNT)")
+            self.helicities = h
+
+
+@dataclass
+class EventRecord:
+    """What an event file needs of a batch of points (see :meth:`HadronicProcess.record`):
+    momenta ``(n, 2 + k, 4)``, PDG ids ``(n, 2 + k)``, ``x1``, ``x2``, the factorisation scale
+    ``muf`` and ``alpha_s(muR)`` (``None`` without a running coupling), colour tags
+    ``(n, 2 + k, 2)`` (``None``: not known) and helicities ``(n, 2 + k)`` (9: unknown), in the
+    event's order (beam 1's parton first)."""
+
+    momenta: np.ndarray
+    pdg: np.ndarray
+    x1: np.ndarray
+    x2: np.ndarray
+    muf: np.ndarray
+    alpha_s: np.ndarray | None
+    colors: np.ndarray | None
+    helicities: np.ndarray
 
 
 class HadronicProcess(MultiChannelIntegrand):
@@ -116,6 +181,11 @@ class HadronicProcess(MultiChannelIntegrand):
         if len(phase_spaces) > 1 and diagrams is None and channel_diagrams is None:
             raise ValueError("several channels need diagrams or channel_diagrams for their "
                              "prior weights")
+        if channel_diagrams is not None and any(
+                getattr(sp.matrix_element, "diagram_count", 0) is None for sp in subprocesses):
+            raise ValueError("channel_diagrams (|M_i|^2 priors) need DIAGRAM_AMP2, which a "
+                             "matrix element does not give (diagram_count None): pass "
+                             "diagrams= alone for the propagator priors")
         for sp in subprocesses:
             if not sp.flavours:
                 raise ValueError("every subprocess needs at least one Flavour")
@@ -223,6 +293,15 @@ class HadronicProcess(MultiChannelIntegrand):
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Momenta, PDG ids (the initial state drawn per event by its share of the value),
         ``x1``, ``x2`` and the factorisation scale, for points ``r`` of ``channel``'s chart."""
+        rec = self.record(r, channel, rng, details=False)
+        return rec.momenta, rec.pdg, rec.x1, rec.x2, rec.muf
+
+    def record(self, r: Any, channel: int = 0, rng: np.random.Generator | None = None,
+               details: bool = True) -> EventRecord:
+        """The :class:`EventRecord` of points ``r`` of ``channel``'s chart: each event draws
+        its initial state by its share of the value, then (``details``) the library draws its
+        colour flow and helicities from uniform random numbers (RANDOM_COLOR,
+        RANDOM_HELICITY), which the subprocess's tables turn into tags and SPINUP."""
         r = np.asarray(r, dtype=np.float64)
         mom, x1, x2, _ = (np.asarray(a, dtype=np.float64)
                           for a in self.phase_spaces[int(channel)].map(r))
@@ -234,8 +313,69 @@ class HadronicProcess(MultiChannelIntegrand):
         pick = (cdf < rng.random((len(w), 1))).sum(axis=1).clip(0, len(terms) - 1)
         rows = [[fl.a, fl.b, *self.subprocesses[k].outgoing] for k, fl, _ in terms]
         pdg = np.asarray(rows, dtype=np.int64)[pick]
-        return mom, pdg, x1, x2, scale(self.factorisation_scale, mom)
+        muf = scale(self.factorisation_scale, mom)
+        mur = muf if self.scale == self.factorisation_scale else scale(self.scale, mom)
+        a_s = None if self.alpha_s is None else np.asarray(self.alpha_s(mur * mur), np.float64)
+        n, legs = mom.shape[:2]
+        colors = np.zeros((n, legs, 2), dtype=np.int64)
+        hel = np.full((n, legs), 9.0)
+        known = np.zeros(n, dtype=bool)
+        if details:
+            for t, (k, fl, _) in enumerate(terms):
+                sel = np.flatnonzero(pick == t)
+                sp = self.subprocesses[k]
+                if sel.size == 0 or (sp.color_flows is None and sp.helicities is None):
+                    continue
+                c, h = self._choose(sp, fl, mom[sel], None if a_s is None else a_s[sel], rng)
+                order = [1, 0, *range(2, legs)] if fl.swap else list(range(legs))
+                if c is not None:
+                    colors[sel[:, None], order] = sp.color_flows[c]
+                    known[sel] = True
+                if h is not None:
+                    hel[sel[:, None], order] = sp.helicities[h]
+        return EventRecord(mom, pdg, x1, x2, muf, a_s, colors if known.all() else
+                           (None if not known.any() else _fill_default(colors, known, pdg)),
+                           hel)
+
+    @staticmethod
+    def _choose(sp: Subprocess, fl: Flavour, mom: np.ndarray, a_s: np.ndarray | None,
+                rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The library's colour and helicity indices for these events (one call)."""
+        p = mom[:, [1, 0, *range(2, mom.shape[1])]] if fl.swap else mom
+        kw: dict[str, Any] = {}
+        outs = []
+        if sp.color_flows is not None:
+            kw["random_color"] = rng.random(len(p))
+            outs.append("color_index")
+        if sp.helicities is not None:
+            kw["random_helicity"] = rng.random(len(p))
+            outs.append("helicity_index")
+        if fl.index is not None:
+            kw["flavor"] = fl.index
+        if sp.needs_alpha_s and a_s is not None:
+            kw["alpha_s"] = a_s
+        out = sp.matrix_element(p, outputs=tuple(outs), **kw)
+        res = []
+        for name, table in (("color_index", sp.color_flows), ("helicity_index", sp.helicities)):
+            if table is None:
+                res.append(None)
+                continue
+            idx = np.asarray(out[name], dtype=np.int64)
+            if np.any((idx < 0) | (idx >= len(table))):
+                bad = idx[(idx < 0) | (idx >= len(table))][0]
+                raise ValueError(f"the matrix element returned {name} {bad}, outside the "
+                                 f"subprocess's table of {len(table)}")
+            res.append(idx)
+        return res[0], res[1]
 
     def __repr__(self) -> str:
         return (f"HadronicProcess({len(self.subprocesses)} subprocesses, {self.n_channels} "
                 f"channels, sqrt_s={self.sqrt_s})")
+
+
+def _fill_default(colors: np.ndarray, known: np.ndarray, pdg: np.ndarray) -> np.ndarray:
+    """``colors`` where ``known``; the default q qbar line (as ``ParticleEvents``) elsewhere."""
+    from ..events.particles import _default_colors
+
+    status = np.array([-1, -1] + [1] * (pdg.shape[1] - 2))
+    return np.where(known[:, None, None], colors, _default_colors(pdg, status[None, :]))

@@ -21,7 +21,9 @@ Layout written::
     ...
     </LesHouchesEvents>
 
-``PUP1..5`` are ``px py pz E m`` in GeV. ``RunInfo.banner`` blocks (run card, param card as
+``PUP1..5`` are ``px py pz E m`` in GeV; ``SPINUP`` is the helicity (9: unknown). An event
+writes only the particles it holds (``ParticleEvents.present``: e.g. an intermediate resonance,
+status 2, of the event's channel). ``RunInfo.banner`` blocks (run card, param card as
 ``slha``) follow ``<mcint>`` in the header. A name ending in ``.gz`` writes gzip (``.lhe.gz``). A
 file published by a checkpoint or by an interrupted
 run is complete XML and carries the comment ``<!-- mcint: incomplete ... -->`` before the
@@ -88,29 +90,33 @@ def init_xml(info: RunInfo) -> str:
 
 
 def format_events(ev: ParticleEvents) -> str:
-    """The ``<event>`` blocks of a batch, as one string."""
+    """The ``<event>`` blocks of a batch, as one string (only the columns each event holds,
+    :meth:`ParticleEvents.layout`)."""
     k = ev.n_particles
     p = ev.momenta
     head = zip(ev.process_id.tolist(), ev.weight.tolist(), ev.scale.tolist(), ev.aqed.tolist(),
                ev.aqcd.tolist())
     pdg, status = ev.pdg.tolist(), ev.status.tolist()
-    mothers = ev.mothers.tolist()
+    keep, moth = ev.layout()
+    keep, mothers = keep.tolist(), moth.tolist()
     col = ev.colors.tolist()
     # LHE's PUP order is (px, py, pz, E)
     mom = p[..., [1, 2, 3, 0]].tolist()
     mass = ev.masses.tolist()
     chan = None if ev.channel is None else ev.channel.tolist()
     pdf = None if ev.pdf is None else ev.pdf.tolist()
-    spin, life = float(ev.spin), float(ev.lifetime)
+    spin, life = ev.spin.tolist(), float(ev.lifetime)
     out: list[str] = []
     for i, (pid, w, q, aqed, aqcd) in enumerate(head):
         out.append("<event>\n")
-        out.append(_EVENT_HEAD.format(k, pid, w, q, aqed, aqcd))
+        out.append(_EVENT_HEAD.format(sum(keep[i]), pid, w, q, aqed, aqcd))
         for j in range(k):
+            if not keep[i][j]:
+                continue
             px, py, pz, e = mom[i][j]
-            out.append(_PARTICLE.format(pdg[i][j], status[i][j], mothers[j][0], mothers[j][1],
-                                        col[i][j][0], col[i][j][1], px, py, pz, e, mass[i][j],
-                                        life, spin))
+            out.append(_PARTICLE.format(pdg[i][j], status[i][j], mothers[i][j][0],
+                                        mothers[i][j][1], col[i][j][0], col[i][j][1], px, py, pz,
+                                        e, mass[i][j], life, spin[i][j]))
         if pdf is not None:
             a, b, x1, x2, q = pdf[i]
             out.append(f"#pdf {int(a):d} {int(b):d} {x1:.10e} {x2:.10e} {q:.10e}\n")

@@ -113,27 +113,30 @@ class LHEH5Writer(EventWriter):
         n, k = len(ev), ev.n_particles
         if n == 0:
             return 0
-        start = self._n_particles + k * np.arange(n, dtype=np.float64)
+        keep, mothers = ev.layout()
+        counts = keep.sum(axis=1)
+        start = self._n_particles + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype("f8")
         trials = np.full(n, np.nan) if ev.trials is None else ev.trials
         nan = np.full(n, np.nan)
-        rows = np.stack([ev.process_id.astype("f8"), np.full(n, float(k)), start, trials,
+        rows = np.stack([ev.process_id.astype("f8"), counts.astype("f8"), start, trials,
                          ev.scale, nan, nan, ev.aqed, ev.aqcd, ev.weight], axis=1)
         p = ev.momenta
         part = np.empty((n, k, len(PARTICLE_COLUMNS)))
         part[..., 0] = ev.pdg
         part[..., 1] = ev.status
-        part[..., 2:4] = ev.mothers[None, :, :]
+        part[..., 2:4] = mothers
         part[..., 4:6] = ev.colors
         part[..., 6:9] = p[..., 1:4]
         part[..., 9] = p[..., 0]
         part[..., 10] = ev.masses
         part[..., 11] = ev.lifetime
         part[..., 12] = ev.spin
+        part = part[keep]
         _extend(self._f["events"], rows)
-        _extend(self._f["particles"], part.reshape(n * k, -1))
+        _extend(self._f["particles"], part)
         chan = np.zeros(n, dtype=np.int64) if ev.channel is None else ev.channel
         _extend(self._f["mcint/channel"], chan)
-        self._n_particles += n * k
+        self._n_particles += int(counts.sum())
         return n
 
     def _flush(self) -> None:

@@ -32,7 +32,8 @@ class ParticleEvents:
     pdg: PDG ids, ``(k,)`` for all events or ``(n, k)`` per event.
     status: LHE status codes ``(k,)``: -1 incoming, 1 outgoing, 2 intermediate.
     weight: ``(n,)`` event weights (XWGTUP).
-    mothers: ``(k, 2)`` 1-based mother indices; default: outgoing particles come from 1 and 2.
+    mothers: ``(k, 2)`` or ``(n, k, 2)`` 1-based mother indices into the ``k`` columns;
+        default: outgoing particles come from 1 and 2.
     colors: ``(k, 2)`` or ``(n, k, 2)`` colour lines; default: a q qbar pair in the initial
         state shares line 501, everything else is colourless.
     masses: ``(k,)`` or ``(n, k)``; default: the invariant mass of each momentum.
@@ -43,6 +44,10 @@ class ParticleEvents:
     trials: ``(n,)`` points drawn since the previous event (LHEH5 ``trials`` column).
     pdf: ``(n, 5)`` ``(id1, id2, x1, x2, scale)`` of the partons taken from the PDFs (written as
         an LHE ``#pdf`` line), or ``None``.
+    spin: SPINUP: a number (9.0, "unknown", by default), ``(k,)`` or ``(n, k)``.
+    present: ``(n, k)`` booleans, or ``None`` (all): which columns each event holds. Absent
+        columns (an intermediate resonance of another channel, or off its mass shell) are not
+        written; the writers renumber the mother pointers of what is left.
     """
 
     momenta: Any
@@ -59,8 +64,9 @@ class ParticleEvents:
     channel: Any = None
     trials: Any = None
     pdf: Any = None
-    spin: float = 9.0
+    spin: Any = 9.0
     lifetime: float = 0.0
+    present: Any = None
 
     def __post_init__(self) -> None:
         p = _np(self.momenta)
@@ -79,8 +85,12 @@ class ParticleEvents:
                 m[out, 0], m[out, 1] = inc[0], inc[-1]
             self.mothers = m
         self.mothers = _np(self.mothers, np.int64)
-        if self.mothers.shape != (k, 2):
-            raise ValueError(f"mothers must have shape ({k}, 2), got {self.mothers.shape}")
+        if self.mothers.shape == (k, 2):
+            self.mothers = np.broadcast_to(self.mothers, (n, k, 2))
+        if self.mothers.shape != (n, k, 2) or np.any(self.mothers < 0) or \
+                np.any(self.mothers > k):
+            raise ValueError(f"mothers must be indices 0..{k} with shape ({k}, 2) or ({n}, {k}, "
+                             f"2), got shape {self.mothers.shape}")
         if self.colors is None:
             self.colors = _default_colors(self.pdg, self.status)
         c = _np(self.colors, np.int64)
@@ -112,6 +122,16 @@ class ParticleEvents:
             if self.pdf.shape != (n, 5) or not np.all(np.isfinite(self.pdf)):
                 raise ValueError(f"pdf must be finite with shape ({n}, 5) = (id1, id2, x1, x2, "
                                  f"scale), got {self.pdf.shape}")
+        sp = _np(self.spin, np.float64)
+        self.spin = np.full((n, k), float(sp)) if sp.ndim == 0 else \
+            _per_particle(sp, "spin", n, k, np.float64)
+        if self.present is not None:
+            pr = _np(self.present, bool)
+            if pr.shape != (n, k):
+                raise ValueError(f"present must have shape ({n}, {k}), got {pr.shape}")
+            if not np.all(pr[:, self.status[0] == -1]):
+                raise ValueError("present: incoming particles are in every event")
+            self.present = pr
         if not np.all(np.isfinite(self.momenta)):
             raise ValueError("momenta contain NaN or inf")
         if not np.all(np.isfinite(self.weight)):
@@ -123,6 +143,22 @@ class ParticleEvents:
     @property
     def n_particles(self) -> int:
         return int(self.momenta.shape[1])
+
+    def layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keep (n, k) bool, mothers (n, k, 2))``: the columns each event writes and their
+        mother pointers renumbered to the written lines (1-based; 0: none)."""
+        n, k = self.momenta.shape[:2]
+        if self.present is None:
+            return np.ones((n, k), dtype=bool), np.asarray(self.mothers)
+        keep = self.present
+        # new 1-based line of each column; a pointer to an absent column is an error
+        line = np.cumsum(keep, axis=1) * keep
+        lookup = np.concatenate([np.zeros((n, 1), np.int64), line], axis=1)
+        m = np.asarray(self.mothers)
+        new = np.take_along_axis(lookup, m.reshape(n, -1), axis=1).reshape(n, k, 2)
+        if np.any((new == 0) & (m > 0) & keep[..., None]):
+            raise ValueError("a written particle's mother is absent from its event")
+        return keep, new
 
 
 def _per_event(a: Any, name: str, n: int, dtype: Any) -> np.ndarray:

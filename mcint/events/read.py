@@ -2,8 +2,10 @@
 
 :func:`read_events` returns a :class:`ReadEvents` whatever the format: four-momenta, PDG ids and
 status codes of LHE/LHEH5 events, the points ``x`` of npz events, the weights, the channel of
-each event (where the file records it) and the cross section. Only files whose events all have
-the same number of particles are read (every mcint process has a fixed multiplicity).
+each event (where the file records it) and the cross section. Only the external particles
+(incoming and outgoing) are read: intermediate resonances (status 2), which an event writes
+only near their pole, are left out. Only files whose events all have the same number of
+external particles are read (every mcint process has a fixed multiplicity).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def _lhe_events(p: Path, events: Any) -> tuple[list, list[float], list[int | Non
     channels: list[int | None] = []
     k0 = None
     for i, ev in enumerate(events):
-        parts = ev.particles
+        parts = [q for q in ev.particles if int(q.status) != 2]
         if k0 is None:
             k0 = len(parts)
         elif len(parts) != k0:
@@ -189,14 +191,24 @@ def _read_lheh5(p: Path) -> ReadEvents:
                 np.any(v < 0) or np.any(v > n_part):
             raise EventFileError(f"{str(p)!r}: the events column {col!r} must hold whole "
                                  f"numbers in 0..{n_part} (the particles table), one per event")
-    ks = np.unique(ev["nparticles"].astype(np.int64))
-    if ks.size > 1:
-        raise EventFileError(f"{str(p)!r} mixes events of {', '.join(map(str, ks))} particles; "
-                             "files mixing multiplicities are not supported")
-    k = int(ks[0]) if n else 0
-    idx = ev["start"].astype(np.int64)[:, None] + np.arange(k)[None, :]
-    if n and (idx.min() < 0 or idx.max() >= part["id"].shape[0]):
+    counts = ev["nparticles"].astype(np.int64)
+    start = ev["start"].astype(np.int64)
+    if n and np.any(start + counts > n_part):
         raise EventFileError(f"{str(p)!r}: event rows point past the particles table")
+    # the external particles of each event (intermediate resonances, status 2, left out)
+    width = int(counts.max()) if n else 0
+    rows = start[:, None] + np.arange(width)[None, :]
+    ext = (np.arange(width)[None, :] < counts[:, None])
+    ext &= np.asarray(part["status"], np.float64)[np.minimum(rows, max(n_part - 1, 0))] != 2 \
+        if n_part else ext
+    ks = np.unique(ext.sum(axis=1))
+    if ks.size > 1:
+        raise EventFileError(f"{str(p)!r} mixes events of {', '.join(map(str, ks))} external "
+                             "particles; files mixing multiplicities are not supported")
+    k = int(ks[0]) if n else 0
+    # stable sort puts each event's external rows first, in file order
+    first = np.argsort(~ext, axis=1, kind="stable")[:, :k]
+    idx = np.take_along_axis(rows, first, axis=1)
     mom = np.stack([part[c][idx] for c in ("e", "px", "py", "pz")], axis=-1)
     xs = proc.get("xSection")
     channel = np.asarray(chan, dtype=np.int64) if chan is not None and len(chan) == n else None

@@ -9,10 +9,11 @@ laid out like MadNIS: ``[widths (B) | heights (B) | derivatives (B + 1)]``.
   ``u = 0``: zero parameters give the identity map.
 
 ``rq_spline(x, params)`` maps the knot x-positions (widths) to the knot y-positions (heights);
-``inverse=True`` solves the quadratic for the way back. Written once against the array API; the
-numba backend replaces it by a fused kernel (``@fusable("rq-spline")``), torch CPU tensors go
-through a differentiable fused kernel (registered by the torch plugin for the tensor type; off
-with ``MCINT_FUSED=0``), and ``rq_spline.reference`` is always this pure version.
+``inverse=True`` solves the quadratic for the way back. Written once against the array API: the
+reference (``rq_spline.reference``, always this pure version). It is ``@fusable("rq-spline")``:
+numpy arrays under the numba backend run the numba kernel, torch CPU tensors (under any
+backend) a differentiable fused node, as :mod:`mcint.backends.dispatch` rules (off with
+``MCINT_FUSED=0``). All of them validate with :func:`check_spline_args`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from array_api_compat import array_namespace, device
 
 from ..backends import fusable
 
-__all__ = ["rq_spline", "spline_params_per_dim", "knots", "unnormalise", "reduce_bins",
-           "DEFAULT_MIN"]
+__all__ = ["rq_spline", "check_spline_args", "spline_params_per_dim", "knots", "unnormalise",
+           "reduce_bins", "DEFAULT_MIN"]
 
 #: default minimal bin width, bin height and knot derivative (as MadNIS)
 DEFAULT_MIN = 1e-3
@@ -70,13 +71,24 @@ def _stop_gradient(a: Any) -> Any:
     return d() if callable(d) else a
 
 
-def _check(x: Any, params: Any, min_width: float, min_height: float) -> int:
-    p = params.shape[-1]
+def check_spline_args(x_shape: tuple[int, ...], params_shape: tuple[int, ...],
+                      min_width: float, min_height: float, min_derivative: float) -> int:
+    """Validate the arguments of :func:`rq_spline` (shapes and minima); returns the bins.
+
+    The one validator of the spline: the reference and every fused kernel call it, so all
+    implementations reject the same inputs with the same ``ValueError``.
+    """
+    x_shape, params_shape = tuple(x_shape), tuple(params_shape)
+    p = params_shape[-1] if params_shape else 0
     nb = (p - 1) // 3
-    if params.ndim != x.ndim + 1 or tuple(params.shape[:-1]) != tuple(x.shape) or p != 3 * nb + 1 \
-            or nb < 1:
-        raise ValueError(f"spline parameters must have shape {tuple(x.shape)} + (3*bins+1,), "
-                         f"got {tuple(params.shape)}")
+    if len(x_shape) != 2 or len(params_shape) != 3 or params_shape[:-1] != x_shape \
+            or p != 3 * nb + 1 or nb < 1:
+        raise ValueError(f"spline parameters must have shape {x_shape} + (3*bins+1,) with x of "
+                         f"shape (n, k), got {params_shape}")
+    mins = (min_width, min_height, min_derivative)
+    if not all(math.isfinite(m) and m >= 0 for m in mins):
+        raise ValueError(f"minimal bin width, height and derivative must be finite and >= 0, "
+                         f"got {mins}")
     if min_width * nb >= 1 or min_height * nb >= 1:
         raise ValueError(f"minimal bin width/height ({min_width}, {min_height}) times bins "
                          f"({nb}) must be below 1")
@@ -118,7 +130,7 @@ def rq_spline(x: Any, params: Any, inverse: bool = False, min_width: float = DEF
     sum over ``k`` of ``log|dy/dx|``. Inputs are clipped to [0, 1] (rounding at the edges).
     """
     xp = array_namespace(x, params)
-    nb = _check(x, params, min_width, min_height)
+    nb = check_spline_args(x.shape, params.shape, min_width, min_height, min_derivative)
     n, k = x.shape[0], x.shape[1]
     dt, dev = params.dtype, device(params)
     # Few operations on the (n, k, B) arrays (training time goes there, forward and backward):

@@ -72,10 +72,6 @@ class ChannelWeights:
         #: whether the network is trained (``freeze()`` turns it off)
         self.trainable = bool(self.params)
 
-    @property
-    def has_network(self) -> bool:
-        return bool(self.params)
-
     def freeze(self) -> None:
         """Stop training the network (its current correction stays in use)."""
         self.trainable = False

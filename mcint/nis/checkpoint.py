@@ -38,10 +38,8 @@ KIND = "nis-checkpoint"
 
 
 def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
-    for k in ("loss", "schedule"):
-        if callable(it.options.get(k)):
-            # the name is stored; resume() must be given the callable again
-            pass
+    """Write integrator ``it`` (its parts' state, its flat options) to ``path``."""
+    # callables (loss, schedule) are stored by name; resume() must be given them again
     opts = {k: (getattr(v, "__name__", "callable") if callable(v) else v)
             for k, v in it.options.items()}
     arrays: dict[str, np.ndarray] = {}
@@ -51,48 +49,51 @@ def save_checkpoint(it: Any, path: str | os.PathLike) -> None:
 
         return np.ascontiguousarray(_to_numpy_any(a))
 
-    for g, s in enumerate(it.samplers):
+    m, t, book = it.model, it.trainer, it.book
+    for g, s in enumerate(m.samplers):
         if s.flow is not None:
             for name, a in s.flow.arrays().items():
                 arrays[f"flow{g}:{name}"] = host(a)
         if s.vmap is not None:
             arrays[f"vmap{g}"] = host(s.vmap.grid)
-    if it.cw is not None:
-        for name, a in it.cw.arrays().items():
+    if m.cw is not None:
+        for name, a in m.cw.arrays().items():
             arrays[f"cw:{name}"] = host(a)
     opt_meta = None
-    if it._opt is not None:
-        oa, opt_meta = it._opt.state_arrays()
+    if t.opt is not None:
+        oa, opt_meta = t.opt.state_arrays()
         arrays.update({f"opt:{k}": v for k, v in oa.items()})
-    for k, v in it.buffer.data.items():
+    for k, v in t.buffer.data.items():
         arrays[f"buffer:{k}"] = host(v)
-    for i, rec in enumerate(it._recent):
+    for i, rec in enumerate(t.recent):
         for k, v in rec.items():
             if v is not None:
                 arrays[f"recent{i}:{k}"] = host(v)
     c = it.caller
     state = dict(
-        step=it.step, beta=it.beta, calls=it.calls, train_calls=it.train_calls, vegas_calls=it.vegas_calls,
-        train_time=it.train_time, active=it.active.tolist(), log=it.log,
-        history=it.history.to_json(), rng_train=it.rng_train.state,
-        rng_sample=it.rng_sample.state, eps_auto=getattr(it, "_eps_auto", None),
-        channel_plan=_plan_json(getattr(it, "_channel_plan", None)),
-        optimizer=opt_meta, cw_trainable=None if it.cw is None else it.cw.trainable,
-        features_dim=it._features_dim, n_recent=len(it._recent),
-        recent_fields=sorted(it._recent[0]) if it._recent else [],
+        step=t.step, beta=t.beta, calls=it.counter.total, train_calls=t.train_calls,
+        vegas_calls=t.vegas_calls, train_time=t.train_time, active=book.active.tolist(),
+        log=t.log, history=book.history.to_json(), rng_train=t.rng.state,
+        rng_sample=it.estimator.rng.state, eps_auto=it.plan.eps_auto,
+        channel_plan=_plan_json(it.plan.channel_plan),
+        optimizer=opt_meta, cw_trainable=None if m.cw is None else m.cw.trainable,
+        features_dim=m.features_dim, n_recent=len(t.recent),
+        recent_fields=sorted(t.recent[0]) if t.recent else [],
         caller_calls=c.total_calls, caller_nonfinite=c.skipped,
-        vegas=[s.vmap is not None for s in it.samplers],
-        n_channels=it.n_channels, dims=it.dims, pending_train=it._pending_train,
+        vegas=[s.vmap is not None for s in m.samplers],
+        n_channels=it.n_channels, dims=it.dims, pending_train=t.pending,
         # who wrote it (e.g. the CLI's integrand name), so a resume can refuse a foreign file
-        run_tag=getattr(it, "run_tag", None), sign_zero=it._sign_zero.tolist())
+        run_tag=it.run_tag, sign_zero=book.sign_zero.tolist())
     serialize.save(path, KIND, {"options": opts, "state": state}, arrays)
 
 
 def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: int | None,
                     channels: Sequence[Any] | None, backend: Any, overrides: dict) -> Any:
+    """The integrator (of class ``cls``) saved in ``path``, every field checked first;
+    ``overrides`` replace stored options (e.g. callables stored by name)."""
     meta, arrays = serialize.load(path, expect_kind=KIND)
     where = os.fspath(path)
-    opts, st = _checked_meta(cls, meta, where)
+    opts, st = _checked_meta(meta, where)
     _check_network_sizes(opts, st, arrays, where)
     opts.update(overrides)
     d = dims if dims is not None else st["dims"]
@@ -184,14 +185,15 @@ def _state_spec(n: int) -> Record:
     }, optional=_NEWER_STATE)
 
 
-def _checked_meta(cls: Any, meta: dict, where: str) -> tuple[dict, dict]:
+def _checked_meta(meta: dict, where: str) -> tuple[dict, dict]:
     """(options, state) of a checkpoint, every field checked for type, range and length before
     anything is built from them."""
     check_field(meta, Record({"options": Record({}, extra=True),
                               "state": Record({}, extra=True)}), "meta", where)
     # an option the table does not know but the constructor takes: the constructor checks it
-    known = [k for k in inspect.signature(cls.__init__).parameters
-             if k not in ("self", "integrand", "dims", "channels", "backend")]
+    from .options import FLAT
+
+    known = [*FLAT, "seed", "nonfinite", "value_scale"]
     spec = Record({k: _OPTIONS.get(k, _ANY) for k in known}, optional=known)
     opts = dict(check_field(meta["options"], spec, "options", where))
     st = meta["state"]
@@ -283,10 +285,11 @@ def _restore_networks(it: Any, st: dict, arrays: dict, where: str) -> None:
     from ..backends import get_backend
     from ..vegas import AdaptiveMap
 
-    if len(st["vegas"]) != len(it.samplers):
+    m = it.model
+    if len(st["vegas"]) != len(m.samplers):
         _fail(where, f"field 'state.vegas' has {len(st['vegas'])} entries for "
-                     f"{len(it.samplers)} flow group(s)")
-    for g, s in enumerate(it.samplers):
+                     f"{len(m.samplers)} flow group(s)")
+    for g, s in enumerate(m.samplers):
         if s.flow is not None:
             s.flow._set_arrays(_checked(arrays, f"flow{g}:", _expect(s.flow.arrays()), where,
                                         f"flow {g}"))
@@ -304,39 +307,40 @@ def _restore_networks(it: Any, st: dict, arrays: dict, where: str) -> None:
         return
     if not it.multichannel:
         _fail(where, "field 'state.features_dim' is set, but the integrand has one channel")
-    it._ensure_cw(fd)
-    it.cw.load_arrays(_checked(arrays, "cw:", _expect(it.cw.arrays()), where,
-                               "channel weights"))
+    m.ensure_weights(fd)
+    m.cw.load_arrays(_checked(arrays, "cw:", _expect(m.cw.arrays()), where,
+                              "channel weights"))
     if not st["cw_trainable"]:
-        it.cw.freeze()
+        m.cw.freeze()
 
 
 def _restore_counters(it: Any, st: dict, where: str) -> None:
     """Counters, log, channel history, random streams and the integration plan."""
     from .multichannel import _History
 
-    it.step, it.calls, it.beta = st["step"], st["calls"], float(st["beta"])
-    it.train_calls, it.vegas_calls = st["train_calls"], st["vegas_calls"]
-    it.train_time = float(st["train_time"])
+    t, book = it.trainer, it.book
+    t.step, it.counter.total, t.beta = st["step"], st["calls"], float(st["beta"])
+    t.train_calls, t.vegas_calls = st["train_calls"], st["vegas_calls"]
+    t.train_time = float(st["train_time"])
     it.run_tag = st.get("run_tag")
     pt = st.get("pending_train")
-    it._pending_train = None if pt is None else dict(pt)
-    it.active = np.asarray(st["active"], dtype=bool)
+    t.pending = None if pt is None else dict(pt)
+    book.active = np.asarray(st["active"], dtype=bool)
     if st.get("sign_zero") is not None:   # absent in checkpoints from before split_sign
-        it._sign_zero = np.asarray(st["sign_zero"], dtype=np.int64)
-    it.log = [dict(e) for e in st["log"]]
-    it.history = _History.from_json(st["history"])
-    for name in ("rng_train", "rng_sample"):
+        book.sign_zero = np.asarray(st["sign_zero"], dtype=np.int64)
+    t.log = [dict(e) for e in st["log"]]
+    book.history = _History.from_json(st["history"])
+    for name, rng in (("rng_train", t.rng), ("rng_sample", it.estimator.rng)):
         try:
-            getattr(it, name).state = st[name]
+            rng.state = st[name]
         except ValueError as exc:  # a stream of another kind (the numbers are checked)
             _fail(where, f"field 'state.{name}': {exc}")
     if st["eps_auto"] is not None:
-        it._eps_auto = float(st["eps_auto"])
+        it.plan.eps_auto = float(st["eps_auto"])
     plan = st.get("channel_plan")   # absent in checkpoints from before
     if plan is not None:
-        it._channel_plan = {k: np.array([np.nan if x is None else float(x) for x in v])
-                            for k, v in plan.items()}
+        it.plan.channel_plan = {k: np.array([np.nan if x is None else float(x) for x in v])
+                                for k, v in plan.items()}
     c = it.caller
     counter = c.single if c.single is not None else c
     counter.calls, counter.nonfinite_count = st["caller_calls"], st["caller_nonfinite"]
@@ -344,23 +348,26 @@ def _restore_counters(it: Any, st: dict, where: str) -> None:
 
 def _restore_batches(it: Any, st: dict, arrays: dict, where: str) -> None:
     """The buffer and the recent training batches, checked against the integrator."""
-    tb = it._train_backend()
+    from ..backends import get_backend
+
+    t = it.trainer
+    tb = t.tb if t.tb is not None else get_backend("numpy")
     buf = _check_batch(it, _prefixed(arrays, "buffer:"), "buffer:", st, where)
-    if buf and len(buf["target"]) > it.buffer.capacity:
+    if buf and len(buf["target"]) > t.buffer.capacity:
         _fail(where, f"array 'buffer:target' holds {len(buf['target'])} points, more than "
-                     f"the buffer's capacity {it.buffer.capacity}")
-    it.buffer.data = {k: tb.asarray(np.array(v)) for k, v in buf.items()}
-    it._recent = []
+                     f"the buffer's capacity {t.buffer.capacity}")
+    t.buffer.data = {k: tb.asarray(np.array(v)) for k, v in buf.items()}
+    t.recent = []
     for i in range(st["n_recent"]):
         pre = f"recent{i}:"
         got = {k: arrays[pre + k] for k in st["recent_fields"] if pre + k in arrays}
         # the recent batches are concatenated: each must have the first one's fields
-        if i and set(got) != {k for k, v in it._recent[0].items() if v is not None}:
+        if i and set(got) != {k for k, v in t.recent[0].items() if v is not None}:
             _fail(where, f"arrays '{pre}*' have other fields than 'recent0:*'")
         rec: dict[str, Any] = dict.fromkeys(_BATCH_FIELDS)
         rec.update({k: tb.asarray(np.array(v))
                     for k, v in _check_batch(it, got, pre, st, where, need=True).items()})
-        it._recent.append(rec)
+        t.recent.append(rec)
 
 
 def _check_batch(it: Any, batch: dict, prefix: str, st: dict, where: str,
@@ -395,9 +402,10 @@ def _check_batch(it: Any, batch: dict, prefix: str, st: dict, where: str,
 def _restore_optimizer(it: Any, st: dict, arrays: dict, where: str) -> None:
     """Adam's moments, one pair per trainable array that has taken a step."""
     meta = st["optimizer"]
-    if meta is None or it._torch is None:
+    t = it.trainer
+    if meta is None or t.tb is None:
         return
-    params = it._leaves()
+    params = t.leaves()
     if len(meta["steps"]) != len(params):
         _fail(where, f"field 'state.optimizer.steps' has {len(meta['steps'])} entries for "
                      f"{len(params)} trainable arrays")
@@ -410,7 +418,7 @@ def _restore_optimizer(it: Any, st: dict, arrays: dict, where: str) -> None:
     for k, v in moments.items():
         if k.startswith("v") and (v < 0).any():  # Adam divides by its square root
             _fail(where, f"array 'opt:{k}' (a second moment) has negative entries")
-    it._opt.load_state_arrays(moments, meta)
+    t.opt.load_state_arrays(moments, meta)
 
 
 def _plan_json(plan: dict | None) -> dict | None:

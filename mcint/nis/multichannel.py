@@ -1,5 +1,5 @@
 """Multi-channel bookkeeping: the recent per-channel means and variances (history), allocation
-of points over channels, channel dropping on |I_c|, and the channel-weight network's set-up."""
+of points over channels, and channel dropping on |I_c| or on a sign channel's empty support."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from .channel_weights import ChannelWeights
 
 
 @dataclass
@@ -64,20 +62,30 @@ def round_counts(shares: np.ndarray, n: int) -> np.ndarray:
     return cnt
 
 
-class ChannelBookMixin:
-    """Allocation, dropping and channel weights of the integrator's channels."""
+class ChannelBook:
+    """Which channels are active, their recent means and spreads, and the allocation of
+    points over them.
 
-    def _ensure_cw(self, features_dim: int) -> None:
-        if self.cw is not None or not self.multichannel:
-            return
-        o = self._cw_options
-        self._features_dim = features_dim
-        self.cw = ChannelWeights(self.n_channels, features_dim if o["train"] else None,
-                                 prior=o["prior"], hidden=o["hidden"], seed=o["seed"],
-                                 dtype=self.dtype)
+    ``drop_threshold`` and ``drop_interval``: see :meth:`to_drop`; ``split_sign`` and
+    ``sign_probe``: see :meth:`note_sign_support`.
+    """
 
+    def __init__(self, n_channels: int, multichannel: bool, *, history_length: int = 20,
+                 drop_threshold: float = 0.0, drop_interval: int = 100,
+                 split_sign: bool | str = False, sign_probe: int = 4096) -> None:
+        self.n_channels = int(n_channels)
+        self.multichannel = bool(multichannel)
+        self.history = _History(int(history_length))
+        self.drop_threshold = float(drop_threshold)
+        self.drop_interval = int(drop_interval)
+        #: ``False``, ``True`` or ``"auto"`` (see the integrator's ``split_sign``)
+        self.split_sign = split_sign
+        self.sign_probe = int(sign_probe)
+        self.active = np.ones(self.n_channels, dtype=bool)
+        #: per sign channel: training points seen, all zero so far (-1: support was seen)
+        self.sign_zero = np.zeros(self.n_channels, dtype=np.int64)
 
-    def _shares(self, uniform_ratio: float, scores: np.ndarray | None = None) -> np.ndarray:
+    def shares(self, uniform_ratio: float, scores: np.ndarray | None = None) -> np.ndarray:
         """Each channel's share of the points: a uniform part over the active channels plus
         the rest in proportion to ``scores`` (non-negative per channel, NaN for unknown;
         default the training history's stds). Sums to 1; inactive channels get 0."""
@@ -93,52 +101,43 @@ class ChannelBookMixin:
                 share = uniform_ratio * share + (1.0 - uniform_ratio) * s / s.sum()
         return share
 
-    def _alloc(self, n: int, uniform_ratio: float,
-               scores: np.ndarray | None = None) -> np.ndarray:
-        """Points per channel: :meth:`_shares` of ``n``, rounded (largest remainders)."""
-        return round_counts(self._shares(uniform_ratio, scores), n)
+    def alloc(self, n: int, uniform_ratio: float,
+              scores: np.ndarray | None = None) -> np.ndarray:
+        """Points per channel: :meth:`shares` of ``n``, rounded (largest remainders)."""
+        return round_counts(self.shares(uniform_ratio, scores), n)
 
-    def _maybe_drop(self) -> None:
-        if self.drop_threshold <= 0 or not self.multichannel or self.step % self.drop_interval:
-            return
+    def to_drop(self, step: int) -> list[int]:
+        """At every ``drop_interval``-th step: the active channels whose ``|I_c|`` (from the
+        history) together make less than ``drop_threshold`` of ``sum |I_c|`` (never all)."""
+        if self.drop_threshold <= 0 or not self.multichannel or step % self.drop_interval:
+            return []
         a = np.abs(np.nan_to_num(self.history.channel_means()))
         a = np.where(self.active, a, 0.0)
         total = a.sum()
         if total <= 0:
-            return
+            return []
         order = np.argsort(a, kind="stable")      # smallest |I_c| first
         order = [c for c in order if self.active[c]]
         cum = np.cumsum(a[order]) / total
         drop = [c for c, s in zip(order, cum) if s < self.drop_threshold]
         if len(drop) >= int(self.active.sum()):
             drop = drop[:-1]
-        if not drop:
-            return
-        self._drop_channels(drop)
+        return drop
 
-    def _note_sign_support(self, means: np.ndarray, counts: np.ndarray) -> None:
-        """``split_sign="auto"``: drop a sign channel whose first ``sign_probe`` points were
-        all zero. A sign channel's weights all have one sign, so a zero mean means no point
-        was in its support."""
+    def note_sign_support(self, means: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """``split_sign="auto"``: the sign channels to drop, whose first ``sign_probe`` points
+        were all zero. A sign channel's weights all have one sign, so a zero mean means no
+        point was in its support."""
         if self.split_sign != "auto":
-            return
-        z = self._sign_zero
+            return np.zeros(0, dtype=np.int64)
+        z = self.sign_zero
         seen = (counts > 0) & np.isfinite(means) & (means != 0)
         z[:] = np.where(seen | (z < 0), -1, z + counts)
         drop = self.active & (z >= self.sign_probe)
         if drop.any() and (self.active & ~drop).any():
-            self._drop_channels(np.flatnonzero(drop))
+            return np.flatnonzero(drop)
+        return np.zeros(0, dtype=np.int64)
 
-    def _drop_channels(self, drop: Any) -> None:
+    def deactivate(self, drop: Any) -> None:
+        """Mark the channels ``drop`` inactive (they get no more points, alpha 0)."""
         self.active[drop] = False
-        if len(self.buffer):
-            keep = self._torch.xp.take(self._torch.asarray(self.active),
-                                       self.buffer.data["channels"], axis=0)
-            self.buffer.keep(keep)
-        self._recent = []
-
-    def freeze_channel_weights(self) -> None:
-        """Stop training the channel-weight network."""
-        if self.cw is not None:
-            self.cw.freeze()
-

@@ -22,6 +22,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ..backends import fusable
 from .base import FinalStateMapping, check_masses
 from .invariants import InvariantSampler, Uniform
 from .kinematics import mass2
@@ -40,13 +41,15 @@ def _order(pair: Sequence[int]) -> tuple[int, int, int]:
     return i, j, 3 - i - j
 
 
+@fusable("phasespace-three-body-forward")
 def three_body_decay(r: Any, p: Any, masses: Sequence[float], pair: Sequence[int] = (0, 1),
                      sampler: InvariantSampler | None = None, s: Any = None
                      ) -> tuple[Any, Any]:
     """Decay ``p (n, 4)`` into three particles of ``masses``: ``(momenta (n, 3, 4), log_weight)``.
 
     ``r (n, 5)`` in the unit hypercube; ``s`` is ``p^2`` when the caller knows it exactly.
-    Momentum is conserved exactly (the last daughter of each decay is a difference).
+    Momentum is conserved exactly (the last daughter of each decay is a difference). The
+    numba backend fuses it for the built-in samplers (``kernels/ps_threebody.py``).
     """
     xp = array_namespace(r, p)
     i, j, k = _order(pair)

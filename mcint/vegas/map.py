@@ -142,10 +142,6 @@ class AdaptiveMap(Transform):
         else:
             self._sum_f, self._n_f = self._sum_f + s, self._n_f + c
 
-    @property
-    def has_training_data(self) -> bool:
-        return self._sum_f is not None
-
     def clear(self) -> None:
         """Forget accumulated training data."""
         self._sum_f = self._n_f = None
@@ -176,13 +172,6 @@ class AdaptiveMap(Transform):
         self.grid = K.adapt_grid(self._grid, sum_f, n_f, alpha if sum_f is not None else 0.0,
                                  new_ninc)
         return True
-
-    def make_uniform(self, ninc: int | None = None) -> None:
-        """Reset to the identity map (with ``ninc`` increments, default unchanged)."""
-        ninc = self.ninc if ninc is None else check_int(ninc, "ninc", 2)
-        be = self.backend
-        g = np.broadcast_to(np.linspace(0.0, 1.0, ninc + 1), (self.dims, ninc + 1)).copy()
-        self.grid = be.asarray(g, dtype=str(self._grid.dtype).rsplit(".", 1)[-1])
 
     def adapt_to_samples(self, x: Any, f: Any | Callable[[Any], Any], nitn: int = 5,
                          alpha: float = 1.0) -> None:

@@ -13,7 +13,9 @@ import numba
 import numpy as np
 
 from .. import kernel
-from .coupling_rqs32 import _F, _FM, conditioner_blocks, fexp, flog
+from .coupling_rqs32 import _F, conditioner_blocks
+from .numerics import FM as _FM
+from .numerics import fexp, flog
 from .spline import ACTIVATIONS, _numpy_float
 
 _ZERO = _F(0.0)

@@ -5,9 +5,9 @@ bin and value) and in a data-dependent bin search. Here the spline parameters co
 conditioner's last layer transposed, ``(parameters, rows)``, so that every step is a loop over
 contiguous rows that LLVM turns into 16-lane float32 vector code:
 
-* ``exp`` and ``log`` are inlined polynomial versions (Cephes' ``expf``/``logf`` range
-  reductions, a few ulp in float32) built from float/int bit casts, since numba's ``math.exp``
-  is a scalar libm call that blocks vectorisation (no SVML here);
+* ``exp`` and ``log`` are the inlined float32 polynomials of :mod:`.numerics` (Cephes'
+  ``expf``/``logf``, a few ulp), since numba's ``math.exp`` is a scalar libm call that blocks
+  vectorisation (no SVML here);
 * the bin search is a branch-free pass over the bins with selects;
 * the log-det is one ``log`` per value of ``dy/dx`` (bounded: bin sizes and knot derivatives
   are bounded below), summed in float64.
@@ -23,9 +23,9 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic
+
+from .numerics import FM as _FM
+from .numerics import fexp, flog, fsoftplus
 
 _F = np.float32
 #: rows per block: the conditioner runs transposed, (features, rows), on blocks this wide
@@ -33,101 +33,13 @@ BLOCK_ROWS = 512
 #: rows per inner pass of the spline: the per-bin scratch rows (~30 of them) stay in L1
 CHUNK = 256
 
-_LOG2E = _F(1.4426950408889634)
 _LN2 = _F(math.log(2.0))
-_C1 = _F(0.693359375)  # ln 2 = C1 - C2, C1 exact in a few bits (Cephes)
-_C2 = _F(-2.12194440e-4)
-_SQRTH = _F(0.70710678118654752440)
-_EXP_MIN = _F(-87.0)
 _ZERO = _F(0.0)
 _HALF = _F(0.5)
 _ONE = _F(1.0)
 _TWO = _F(2.0)
 _FOUR = _F(4.0)
 _NAN = _F(np.nan)
-
-
-@intrinsic
-def _f2i(typingctx, x):
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _i2f(typingctx, x):
-    # numba widens int32 arithmetic to int64: take the low 32 bits
-    if not isinstance(x, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = args[0]
-        if v.type.width > 32:
-            v = builder.trunc(v, ir.IntType(32))
-        return builder.bitcast(v, ir.FloatType())
-
-    return types.float32(x), codegen
-
-
-#: FMA contraction only: no nnan/ninf, so non-finite values still propagate
-_FM = {"contract"}
-_JIT = dict(cache=True, nogil=True, error_model="numpy", inline="always", fastmath=_FM)
-
-
-@numba.njit(**_JIT)
-def fexp(x):  # pragma: no cover - compiled
-    """``exp(x)`` for float32 ``x <= 0`` (Cephes ``expf``); below -87 it returns ~1e-38."""
-    x = max(x, _EXP_MIN)
-    n = np.int32(x * _LOG2E - _HALF)  # rounds to nearest for x <= 0 (truncation toward zero)
-    fn = _F(n)
-    r = x - fn * _C1
-    r = r - fn * _C2
-    p = _F(1.9875691500e-4)
-    p = p * r + _F(1.3981999507e-3)
-    p = p * r + _F(8.3334519073e-3)
-    p = p * r + _F(4.1665795894e-2)
-    p = p * r + _F(1.6666665459e-1)
-    p = p * r + _F(5.0000001201e-1)
-    p = p * r * r + r + _ONE
-    return p * _i2f((n + np.int32(127)) << np.int32(23))
-
-
-@numba.njit(**_JIT)
-def flog(x):  # pragma: no cover - compiled
-    """``log(x)`` for positive normal float32 ``x`` (Cephes ``logf``)."""
-    bits = _f2i(x)
-    e = (bits >> np.int32(23)) - np.int32(126)
-    m = _i2f((bits & np.int32(0x007FFFFF)) | np.int32(0x3F000000))  # in [0.5, 1)
-    small = m < _SQRTH
-    e = e - np.int32(1) if small else e
-    m = m + m - _ONE if small else m - _ONE
-    z = m * m
-    p = _F(7.0376836292e-2)
-    p = p * m + _F(-1.1514610310e-1)
-    p = p * m + _F(1.1676998740e-1)
-    p = p * m + _F(-1.2420140846e-1)
-    p = p * m + _F(1.4249322787e-1)
-    p = p * m + _F(-1.6668057665e-1)
-    p = p * m + _F(2.0000714765e-1)
-    p = p * m + _F(-2.4999993993e-1)
-    p = p * m + _F(3.3333331174e-1)
-    fe = _F(e)
-    y = m * z * p + fe * _C2 - _HALF * z
-    return m + y + fe * _C1
-
-
-@numba.njit(**_JIT)
-def fsoftplus(u):  # pragma: no cover - compiled
-    """``log(1 + exp(u))`` in float32, with ``log1p`` accurate for tiny ``exp(-|u|)``."""
-    e = fexp(-abs(u))
-    s = _ONE + e
-    # log1p(e) = log(1 + e) * e / ((1 + e) - 1), exact where 1 + e rounds (Goldberg)
-    lp = e if s == _ONE else flog(s) * (e / (s - _ONE))
-    return max(u, _ZERO) + lp
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)

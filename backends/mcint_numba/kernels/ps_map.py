@@ -40,8 +40,7 @@ def _final_runner(final: Any) -> Any:
     prog = ps_diagram.program_for(final)
     if prog is None:
         return None
-    return lambda rf, pa, pb, out, lw: ps_diagram.run_program(rf, pa, pb, *prog[:5], prog[6],
-                                                              out, lw)
+    return lambda rf, pa, pb, out, lw: ps_diagram.run(prog, rf, pa, pb, out, lw)
 
 
 @kernel("phasespace-map-forward")

@@ -4,7 +4,8 @@ Every function here is the per-event version of an array-API formula in
 :mod:`mcint.phasespace` and keeps its operation order, so the fused kernels agree with the
 references to a few ulp (no ``fastmath``: no reassociation, no FMA contraction). ``max``/``clip``
 are written as comparisons that let NaN through, as ``numpy.maximum``/``clip`` do. Deliberate
-differences: decay azimuths by :func:`sincos_pi`, and fewer logarithms in the weights. The
+differences: decay azimuths (and a lone t-channel block's) by :func:`sincos_pi`, and fewer
+logarithms in the weights. The
 Python helpers at the end decide what a kernel accepts (numpy float64 only) and broadcast scalar
 arguments.
 
@@ -188,10 +189,11 @@ _LOG_TCHAN = math.log(2 * math.pi) - math.log(32 * math.pi ** 2)
 
 
 @inline
-def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, c1, prop_m2
-              ):  # pragma: no cover - compiled
-    """One event of :func:`~mcint.phasespace.tchannel.t_channel`: ``(p1 components, log_weight)``
-    for ``p_a = a``, ``p_b = pb``; ``p2 = p_a + p_b - p1`` is the caller's."""
+def t_channel_frame(a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2
+                    ):  # pragma: no cover - compiled
+    """The c.m. frame of ``p_a + p_b`` and the limits of ``x = M^2 - t``, for one event:
+    ``(q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi)`` (``b``:
+    ``p_a`` in the c.m. frame, ``ka = |b|``, ``k1 = |p_1|`` there). Branch-free."""
     q0, q1, q2, q3 = a0 + pb0, a1 + pb1, a2 + pb2, a3 + pb3
     s = q0 * q0 - q1 * q1 - q2 * q2 - q3 * q3
     rs = math.sqrt(s)
@@ -205,6 +207,31 @@ def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, 
     x_lo = prop_m2 - (base + span)
     x_lo = 0.0 if x_lo < 0.0 else x_lo
     x_hi = prop_m2 - (base - span)
+    return q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi
+
+
+@inline
+def t_channel_momentum(x, sp, cp, q0, q1, q2, q3, rs, b1, b2, b3, k1, e1, base, span, prop_m2
+                       ):  # pragma: no cover - compiled
+    """``p_1`` for ``x = M^2 - t`` and the azimuth's ``(sin, cos)``, in the frame of
+    :func:`t_channel_frame`. Branch-free."""
+    # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
+    cos_t = (prop_m2 - x - base) / (span if span > 0 else 1.0)
+    cos_t = -1.0 if cos_t < -1.0 else (1.0 if cos_t > 1.0 else cos_t)
+    sin2 = 1.0 - cos_t * cos_t
+    ks = k1 * math.sqrt(0.0 if sin2 < 0.0 else sin2)
+    v0, v1, v2 = rotate_from_z(ks * cp, ks * sp, k1 * cos_t, b1, b2, b3)
+    return boost(e1, v0, v1, v2, q0, q1, q2, q3, rs)
+
+
+@inline
+def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, c1, prop_m2
+              ):  # pragma: no cover - compiled
+    """One event of :func:`~mcint.phasespace.tchannel.t_channel`: ``(p1 components, log_weight)``
+    for ``p_a = a``, ``p_b = pb``; ``p2 = p_a + p_b - p1`` is the caller's. Used inside
+    t-channel lines (:mod:`.ps_diagram`); a lone block runs :func:`t_channel_block`."""
+    q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(
+        a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2)
     if kind == UNIFORM:  # the common flat |t|: one log for the whole weight
         width = x_hi - x_lo
         x, ld_t = x_lo + width * r0, 0.0
@@ -212,19 +239,53 @@ def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, 
     else:
         x, ld_t = sample_invariant(kind, c0, c1, r0, x_lo, x_hi)
         log_w = ld_t + _LOG_TCHAN - math.log(ka * rs)
-    # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
-    cos_t = (prop_m2 - x - base) / (span if span > 0 else 1.0)
-    cos_t = -1.0 if cos_t < -1.0 else (1.0 if cos_t > 1.0 else cos_t)
-    sin2 = 1.0 - cos_t * cos_t
-    ks = k1 * math.sqrt(0.0 if sin2 < 0.0 else sin2)
     # libm's sin/cos as the reference: along a t-channel line the next block's limits depend
     # on this azimuth with cancellations, and the ulp-level differences of sincos_pi grew to
     # 1e-9 in the weight at near-degenerate points; with libm the momenta agree bit for bit
     ph = math.pi * (2.0 * r1 - 1.0)
     sp, cp = math.sin(ph), math.cos(ph)
-    v0, v1, v2 = rotate_from_z(ks * cp, ks * sp, k1 * cos_t, b1, b2, b3)
-    e, x1, y1, z1 = boost(e1, v0, v1, v2, q0, q1, q2, q3, rs)
+    e, x1, y1, z1 = t_channel_momentum(x, sp, cp, q0, q1, q2, q3, rs, b1, b2, b3, k1, e1,
+                                       base, span, prop_m2)
     return e, x1, y1, z1, log_w
+
+
+@jit
+def t_channel_block(nb, r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, c1,
+                    prop_m2, lo, hi, jac, xs, e, x, y, z, lw):  # pragma: no cover - compiled
+    """:func:`t_channel` over a block of ``nb`` events held as columns (inputs ``r0 .. m2sq``,
+    scratch ``lo .. xs``, outputs ``e, x, y, z, lw``; one array each, allocated apart).
+
+    A lone block feeds no later limits, so the azimuth takes :func:`sincos_pi` (the momenta
+    agree with the reference to ~1e-16 relative) and the limit and momentum loops have no
+    call: LLVM vectorises them. The sampler runs in a loop of its own (libm for the
+    non-uniform ones), and the weight's one log per event in another.
+    """
+    for i in range(nb):
+        fr = t_channel_frame(a0[i], a1[i], a2[i], a3[i], pb0[i], pb1[i], pb2[i], pb3[i],
+                             m1sq[i], m2sq[i], prop_m2)
+        lo[i], hi[i], jac[i] = fr[14], fr[15], fr[9] * fr[4]  # ka * rs
+    if kind == UNIFORM:
+        for i in range(nb):
+            width = hi[i] - lo[i]
+            xs[i] = lo[i] + width * r0[i]
+            jac[i] = width / jac[i]
+    else:
+        for i in range(nb):
+            xs[i], ld = sample_invariant(kind, c0, c1, r0[i], lo[i], hi[i])
+            jac[i] = ld - math.log(jac[i])
+    for i in range(nb):
+        q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = \
+            t_channel_frame(a0[i], a1[i], a2[i], a3[i], pb0[i], pb1[i], pb2[i], pb3[i],
+                            m1sq[i], m2sq[i], prop_m2)
+        sp, cp = sincos_pi(2.0 * r1[i] - 1.0)
+        e[i], x[i], y[i], z[i] = t_channel_momentum(xs[i], sp, cp, q0, q1, q2, q3, rs, b1, b2,
+                                                    b3, k1, e1, base, span, prop_m2)
+    if kind == UNIFORM:
+        for i in range(nb):
+            lw[i] = _LOG_TCHAN + math.log(jac[i])
+    else:
+        for i in range(nb):
+            lw[i] = _LOG_TCHAN + jac[i]
 
 
 # -- RAMBO's intermediate masses (mcint.phasespace.rambo.solve_u) ---------------------------

@@ -1,17 +1,18 @@
-"""Differentiable fused rational-quadratic spline: forward and backward as numba kernels.
+"""The float64-scratch rational-quadratic spline kernels, and the host API of the spline.
 
 The maths is :func:`mcint.flows.splines.rq_spline` (its ``.reference`` is the oracle), written
-per value: normalisation of the raw width/height parameters (softmax + minimum), knots, bin
-search, the map and its log-det, and for the backward pass the gradients with respect to ``x``
-and to the *raw* parameters ``(widths | heights | derivatives)`` in closed form. The backward
-recomputes the few per-value quantities instead of storing them (``O(bins)`` work per value).
+per value with the shared numerics of :mod:`.numerics`: knots, bin search, the map and its
+log-det in either direction (:func:`rqs_forward`, the one float64 forward kernel: the numba
+backend's ``"rq-spline"`` and float64 ``"rqs-coupling"``, and the torch plugin's fused node all
+run it), and for training the gradients with respect to ``x`` and to the *raw* parameters
+``(widths | heights | derivatives)`` in closed form (:func:`rqs_backward`, which recomputes
+the few per-value quantities instead of storing them: ``O(bins)`` work per value).
 
-Used by the torch plugin (``mcint_torch.fused``) inside a ``torch.autograd.Function`` on CPU
-tensors (zero-copy through ``.numpy()``) through :func:`forward` / :func:`backward`; nothing
-here imports torch. float32 goes to the row-vectorised kernels of :mod:`.spline_grad32` (about
-twice as fast, same results to float32 rounding); float64 runs the per-value kernels here, with
-float64 scratch and libm accuracy: the ``2 * bins`` exponentials per value are computed once,
-vectorised by numpy, between :func:`shift` and the forward kernel, and kept for the backward.
+Which kernel runs for which (dtype, direction) is decided here, once: :func:`forward` (density
+direction; float32 -> the row-vectorised :mod:`.spline_grad32`, float64 -> :func:`rqs_forward`)
+with the state :func:`backward` needs, and :func:`inverse` (sampling direction, no gradient:
+:func:`rqs_forward` for both dtypes, with float64 scratch). Callers validate the arguments with
+:func:`mcint.flows.splines.check_spline_args` first. Nothing here imports torch.
 
 Gradient conventions match autograd through the reference: the input clip to [0, 1] passes the
 gradient where ``0 <= x <= 1``; the end knots are constants; the softmax shift carries none.
@@ -25,107 +26,85 @@ import numba
 import numpy as np
 
 from . import spline_grad32
-from .spline import bin_grads, bin_position
+from .numerics import LOG2, bin_grads, bin_position, exps, knot_deriv, knots, search
 
-_LOG2 = math.log(2.0)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def shift(params, ex):  # pragma: no cover - compiled
-    """``ex[i, j, g, b] = u - max(u)`` of the widths (g=0) and heights (g=1) of each spline,
-    in float64; exponentiate it in place with numpy's vectorised ``exp`` (several times faster
-    than numba's scalar one without SVML)."""
-    n, k, _, nb = ex.shape
-    for i in range(n):
-        for j in range(k):
-            for g in range(2):
-                off = g * nb
-                m = np.float64(params[i, j, off])
-                for b in range(1, nb):
-                    m = max(m, np.float64(params[i, j, off + b]))
-                for b in range(nb):
-                    ex[i, j, g, b] = np.float64(params[i, j, off + b]) - m
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _prep(ex, i, j, g, nb, m, K):  # pragma: no cover - compiled
-    # knots K (0, ..., 1) from e = ex[i, j, g] = exp(u - max u); returns the sum of e
-    S = 0.0
-    for b in range(nb):
-        S += ex[i, j, g, b]
-    sc = (1.0 - nb * m) / S
-    K[0] = 0.0
-    E = 0.0
-    for b in range(1, nb):
-        E += ex[i, j, g, b - 1]
-        K[b] = E * sc + m * b
-    K[nb] = 1.0
-    return S
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _search(K, nb, v):  # pragma: no cover - compiled
-    # number of interior knots <= v (the reference's count over the edges)
-    idx = 0
-    for b in range(1, nb):
-        if v >= K[b]:
-            idx += 1
-    return idx
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _deriv(u, min_d, aux, i, j, slot):  # pragma: no cover - compiled
-    # knot derivative (min_d + softplus(u)) / (min_d + log 2); its d/du factor sigmoid(u) goes
-    # to aux for the backward (the same exp(-|u|) serves both)
-    e = math.exp(-abs(u))
-    aux[i, j, 2 + slot] = (1.0 if u >= 0.0 else e) / (1.0 + e)
-    d = (min_d + max(u, 0.0) + math.log1p(e)) / (min_d + _LOG2)
-    aux[i, j, slot] = d
-    return d
+#: "no state to save" for :func:`rqs_forward`
+NO_AUX = np.empty((0, 0, 4))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rqs_forward(x, params, ex, inverse, min_w, min_h, min_d, y, ld, aux):  # pragma: no cover
-    """``y[i, j]`` and ``ld[i] = sum_j log|dy/dx|`` (negated for ``inverse``); ``ex`` from
-    :func:`shift`, exponentiated; ``aux`` (n, k, 4) receives the two knot derivatives used and
-    their softplus slopes, for :func:`rqs_backward`."""
-    n, k = x.shape
-    nb = (params.shape[2] - 1) // 3
-    Kx = np.empty(nb + 1)
-    Ky = np.empty(nb + 1)
+def rqs_forward(x, tidx, params, ex, inverse, min_w, min_h, min_d, y, ld, aux):  # pragma: no cover
+    """Splines on the columns ``tidx`` of ``x`` (n, d) into the same columns of ``y``, and
+    ``ld[i] = sum_j log|dy/dx|`` (negated for ``inverse``, which solves the quadratic).
+
+    ``params`` (n, k, 3B + 1) raw parameters of the k splines per row, ``ex`` their
+    :func:`.numerics.exps`; ``aux`` (n, k, 4) receives the two knot derivatives used and their
+    softplus slopes for :func:`rqs_backward`, unless it is empty (:data:`NO_AUX`).
+    """
+    n = x.shape[0]
+    k = tidx.shape[0]
+    nb = ex.shape[3]
+    save = aux.shape[0] > 0
     for i in range(n):
         acc = 0.0
         prod = 1.0
         for j in range(k):
-            _prep(ex, i, j, 0, nb, min_w, Kx)
-            _prep(ex, i, j, 1, nb, min_h, Ky)
-            v = min(max(np.float64(x[i, j]), 0.0), 1.0)
-            idx = _search(Ky if inverse else Kx, nb, v)
-            x0 = Kx[idx]
-            w = Kx[idx + 1] - x0
-            y0 = Ky[idx]
-            h = Ky[idx + 1] - y0
-            d0 = _deriv(np.float64(params[i, j, 2 * nb + idx]), min_d, aux, i, j, 0)
-            d1 = _deriv(np.float64(params[i, j, 2 * nb + idx + 1]), min_d, aux, i, j, 1)
+            col = tidx[j]
+            sw = 0.0
+            sh = 0.0
+            for b in range(nb):
+                sw += ex[i, j, 0, b]
+                sh += ex[i, j, 1, b]
+            scw = (1.0 - nb * min_w) / sw
+            sch = (1.0 - nb * min_h) / sh
+            v = min(max(np.float64(x[i, col]), 0.0), 1.0)
+            # walk the knots (the formula of numerics.knots) only up to the bin holding v
+            ew = 0.0
+            eh = 0.0
+            x0 = 0.0
+            y0 = 0.0
+            x1 = 1.0
+            y1 = 1.0
+            idx = 0
+            for b in range(1, nb):
+                ew += ex[i, j, 0, b - 1]
+                eh += ex[i, j, 1, b - 1]
+                kx = ew * scw + min_w * b
+                ky = eh * sch + min_h * b
+                if v < (ky if inverse else kx):
+                    x1 = kx
+                    y1 = ky
+                    break
+                x0 = kx
+                y0 = ky
+                idx = b
+            w = x1 - x0
+            h = y1 - y0
+            d0, sg0 = knot_deriv(np.float64(params[i, j, 2 * nb + idx]), min_d)
+            d1, sg1 = knot_deriv(np.float64(params[i, j, 2 * nb + idx + 1]), min_d)
+            if save:
+                aux[i, j, 0] = d0
+                aux[i, j, 1] = d1
+                aux[i, j, 2] = sg0
+                aux[i, j, 3] = sg1
             s = h / w
             dsum = d0 + d1 - 2.0 * s
             th = bin_position(v, x0, y0, w, h, d0, s, dsum, inverse)
             t1 = 1.0 - th
             tt = th * t1
-            den = s + dsum * tt
-            iden = 1.0 / den
+            iden = 1.0 / (s + dsum * tt)
             if inverse:
-                y[i, j] = th * w + x0
+                y[i, col] = th * w + x0
             else:
-                y[i, j] = y0 + h * (s * th * th + d0 * tt) * iden
+                y[i, col] = y0 + h * (s * th * th + d0 * tt) * iden
             dnum = d1 * th * th + 2.0 * s * tt + d0 * t1 * t1
-            # one log per 4 values (a factor stays far inside float64's range)
+            # dy/dx = s^2 dnum / denom^2 > 0; multiply, and take one log per row (logs are
+            # the slow part), flushing long before the product could leave the float range
             prod *= s * s * dnum * iden * iden
-            if (j & 3) == 3:
+            if prod > 1e150 or prod < 1e-150:
                 acc += math.log(prod)
                 prod = 1.0
-        if prod != 1.0:
-            acc += math.log(prod)
+        acc += math.log(prod)
         ld[i] = -acc if inverse else acc
 
 
@@ -140,15 +119,15 @@ def rqs_backward(x, params, ex, aux, gy, gld, min_w, min_h, min_d, gx, gp):  # p
     Ky = np.empty(nb + 1)
     aw = 1.0 - nb * min_w
     ah = 1.0 - nb * min_h
-    cd = 1.0 / (min_d + _LOG2)
+    cd = 1.0 / (min_d + LOG2)
     for i in range(n):
         gl = np.float64(gld[i])
         for j in range(k):
-            Sw = _prep(ex, i, j, 0, nb, min_w, Kx)
-            Sh = _prep(ex, i, j, 1, nb, min_h, Ky)
+            Sw = knots(ex, i, j, 0, nb, min_w, Kx)
+            Sh = knots(ex, i, j, 1, nb, min_h, Ky)
             xv = np.float64(x[i, j])
             v = min(max(xv, 0.0), 1.0)
-            idx = _search(Kx, nb, v)
+            idx = search(Kx, nb, v)
             x0 = Kx[idx]
             w = Kx[idx + 1] - x0
             y0 = Ky[idx]
@@ -193,17 +172,26 @@ def _knot_grad(gp, i, j, off, nb, a, ex, g, S, idx, g0, g1):  # pragma: no cover
 
 
 def forward(x: np.ndarray, params: np.ndarray, mins: tuple[float, float, float], y: np.ndarray,
-            ld: np.ndarray) -> tuple:
-    """The density direction into ``y`` and ``ld``; returns the state :func:`backward` needs.
-    float32 runs the row-vectorised kernels of :mod:`.spline_grad32`, float64 the ones here."""
+            ld: np.ndarray, save: bool = True) -> tuple:
+    """The density direction of ``x`` (n, k) into ``y`` and ``ld``; returns the state
+    :func:`backward` needs (empty unless ``save``). float32 runs the row-vectorised kernels of
+    :mod:`.spline_grad32`, float64 :func:`rqs_forward`."""
+    n, k = x.shape
     if x.dtype == np.float32:
-        state = spline_grad32.saves(x.shape[0], x.shape[1], (params.shape[2] - 1) // 3)
-        spline_grad32.forward(x, params, *mins, y, ld, *state)
+        state = spline_grad32.saves(n, k, (params.shape[2] - 1) // 3) if save \
+            else spline_grad32.NO_SAVES
+        spline_grad32.forward(x, params, *mins, y, ld, save, *state)
         return state
     ex = exps(params)
-    aux = aux_like(x)
-    rqs_forward(x, params, ex, False, *mins, y, ld, aux)
+    aux = np.empty((n, k, 4)) if save else NO_AUX
+    rqs_forward(x, np.arange(k), params, ex, False, *mins, y, ld, aux)
     return ex, aux
+
+
+def inverse(x: np.ndarray, params: np.ndarray, mins: tuple[float, float, float], y: np.ndarray,
+            ld: np.ndarray) -> None:
+    """The sampling direction of ``x`` (n, k) into ``y`` and ``ld`` (no gradient)."""
+    rqs_forward(x, np.arange(x.shape[1]), params, exps(params), True, *mins, y, ld, NO_AUX)
 
 
 def backward(state: tuple, x: np.ndarray, params: np.ndarray, gy: np.ndarray, gld: np.ndarray,
@@ -213,23 +201,3 @@ def backward(state: tuple, x: np.ndarray, params: np.ndarray, gy: np.ndarray, gl
         spline_grad32.backward(*state, gy, gld, *mins, gx, gp)
     else:
         rqs_backward(x, params, *state, gy, gld, *mins, gx, gp)
-
-
-def aux_like(x: np.ndarray) -> np.ndarray:
-    """Scratch (n, k, 4) for :func:`rqs_forward` -> :func:`rqs_backward`."""
-    return np.empty((x.shape[0], x.shape[1], 4))
-
-
-def exps(params: np.ndarray) -> np.ndarray:
-    """``exp(u - max u)`` (n, k, 2, B) float64 of the width/height parameters."""
-    n, k, p = params.shape
-    ex = np.empty((n, k, 2, (p - 1) // 3))
-    shift(params, ex)
-    np.exp(ex, out=ex)
-    return ex
-
-
-def supported(x: np.ndarray, params: np.ndarray) -> bool:
-    """Whether the kernels take these arrays (C-contiguous float32/float64 of one dtype)."""
-    return (x.dtype == params.dtype and x.dtype in (np.float32, np.float64) and x.ndim == 2
-            and params.ndim == 3 and x.flags.c_contiguous and params.flags.c_contiguous)

@@ -1,15 +1,17 @@
-"""Float32 differentiable spline (forward and backward), vectorised across rows (SIMD).
+"""Float32 rational-quadratic spline, density direction (forward and backward), vectorised
+across rows (SIMD): the one float32 density-direction spline kernel (torch training and the
+numba backend's ``"rq-spline"``; :func:`.spline_grad.forward` picks it).
 
 Same maths and gradient conventions as :mod:`.spline_grad` (whose docstring states them; the
 oracle is :func:`mcint.flows.splines.rq_spline` ``.reference``), laid out like
 :mod:`.coupling_rqs32`: the width/height parameters are transposed in blocks of ``_C`` rows to
 ``(parameters, rows)``, so every step is a loop over contiguous rows that LLVM vectorises:
 
-* ``exp``/``log`` are inlined float64 polynomials (:func:`dexp`, :func:`dlog`; libm calls block
-  vectorisation, and float32's ``exp`` of :mod:`.coupling_rqs32` moves the knots of a steep bin
-  enough to cost 1e-5 relative in ``y`` and the gradients). They reuse that module's float32
-  bit casts. Knots, the map and the gradients are float64 in the lanes, so results agree with
-  the float64 reference to float32 output rounding;
+* ``exp``/``log`` are the inlined float64 polynomials of :mod:`.numerics` (``dexp``,
+  ``dlog``; libm calls block vectorisation, and the float32 ``fexp`` of the couplings moves the
+  knots of a steep bin enough to cost 1e-5 relative in ``y`` and the gradients). Knots, the map
+  and the gradients are float64 in the lanes, so results agree with the float64 reference to
+  float32 output rounding;
 * the bin search is a branch-free pass over the bins; the bin's own values are then gathered;
 * all scratch lives in local ``(rows, _C)`` arrays indexed ``t[ROW, i]`` with constant rows,
   and each loop touches only a few rows: otherwise LLVM's loop-access analysis wants a runtime
@@ -24,17 +26,14 @@ backward; the transposes in and out are now about a third of it.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
-from .coupling_rqs32 import _FM, _JIT, _f2i, _i2f
-from .spline import bin_grads
+from .numerics import FM as _FM
+from .numerics import LOG2 as _LOG2
+from .numerics import bin_grads, dexp, dlog, knot_deriv_poly
 
 _F = np.float32
-_LOG2 = math.log(2.0)
-_SQRT2 = math.sqrt(2.0)
 #: rows per block: the ~60 scratch rows stay in L1 (64 and 128 measured alike, within noise)
 _C = 64
 
@@ -42,65 +41,6 @@ _C = 64
 # the first NSAVE rows of the forward's scratch. C0W/C0H: sums of the exponentials below the bin
 _TH, _W, _H, _D0, _D1, _SG0, _SG1, _IN, _IDX, _ISW, _C0W, _ISH, _C0H = range(13)
 NSAVE = 13
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 = HI + LO, HI with trailing zero bits (fdlibm)
-_LN2_LO = 1.90821492927058770002e-10
-
-
-@numba.njit(**_JIT)
-def dexp(x):  # pragma: no cover - compiled
-    """``exp(x)`` in float64 for ``x <= 0`` to ~1e-11 relative, vectorisable (Cephes-style
-    range reduction, Taylor polynomial); below -87 it returns ~1e-38; nan gives nan."""
-    x = -87.0 if x < -87.0 else x  # a select (numba's max() is not vectorised); nan stays
-    n = np.int32(x * _LOG2E - 0.5)  # rounds to nearest for x <= 0 (truncation toward zero)
-    fn = np.float64(n)
-    r = x - fn * _LN2_HI - fn * _LN2_LO
-    p = 1.0 / 362880.0  # |r| <= ln(2)/2: the next term is below 1e-11
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * np.float64(_i2f((n + np.int32(127)) << np.int32(23)))
-
-
-@numba.njit(**_JIT)
-def dlog(x):  # pragma: no cover - compiled
-    """``log(x)`` in float64 to ~1e-15 for positive ``x`` within float32's normal range,
-    vectorisable: ``x = 2^e m`` (exponent from float32 bits), ``log m = 2 atanh((m-1)/(m+1))``."""
-    # int32 throughout: numba widens to int64, whose conversion to float is not vectorised
-    e = np.int32((_f2i(_F(x)) >> np.int32(23)) - np.int32(127))
-    m = x * np.float64(_i2f(np.int32(np.int32(127) - e) << np.int32(23)))
-    big = m > _SQRT2
-    m = 0.5 * m if big else m
-    fe = np.float64(e) + (1.0 if big else 0.0)
-    z = (m - 1.0) / (m + 1.0)  # |z| <= 0.172: the series below ends at ~3e-16
-    z2 = z * z
-    p = 1.0 / 17.0
-    p = p * z2 + 1.0 / 15.0
-    p = p * z2 + 1.0 / 13.0
-    p = p * z2 + 1.0 / 11.0
-    p = p * z2 + 1.0 / 9.0
-    p = p * z2 + 1.0 / 7.0
-    p = p * z2 + 1.0 / 5.0
-    p = p * z2 + 1.0 / 3.0
-    p = p * z2 + 1.0
-    return fe * _LN2_HI + (2.0 * z * p + fe * _LN2_LO)
-
-
-@numba.njit(**_JIT)
-def deriv_sig(u, min_d, cd):  # pragma: no cover - compiled
-    """Knot derivative ``(min_d + softplus(u)) * cd`` and its slope factor ``sigmoid(u)``
-    from one ``exp(-|u|)``, in float64 (``log1p`` via Goldberg's ``log(1+e) e / ((1+e)-1)``)."""
-    e = dexp(-abs(u))
-    s = 1.0 + e
-    lp = e if s == 1.0 else dlog(s) * (e / (s - 1.0))
-    pos = u >= 0.0
-    return (min_d + (u if pos else 0.0) + lp) * cd, (1.0 if pos else e) / s
 
 
 def saves(n: int, k: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,15 +51,20 @@ def saves(n: int, k: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(blocks * NSAVE * _C), np.empty(blocks * 2 * nb * _C, dtype=_F)
 
 
+#: the state of a :func:`forward` that saves nothing (no gradient wanted)
+NO_SAVES = (np.empty(0), np.empty(0, dtype=_F))
+
+
 # forward scratch rows after the saved ones (float64)
 _V, _MW, _MH, _EWC, _EHC, _U0, _U1, _PW, _PH, _ACC = range(NSAVE, NSAVE + 10)
 _NSCR = NSAVE + 10
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
-def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover - compiled
+def forward(x, params, min_w, min_h, min_d, y, ld, save, sv, ex):  # pragma: no cover - compiled
     """``y`` (n, k) and ``ld`` (n,) ``= sum_j log dy/dx`` of float32 ``x`` (n, k) and raw
-    ``params`` (n, k, 3 nb + 1) (density direction); fills ``sv``/``ex`` from :func:`saves`.
+    ``params`` (n, k, 3 nb + 1) (density direction); fills ``sv``/``ex`` from :func:`saves`
+    when ``save`` (else they may be empty: :data:`NO_SAVES`).
     A non-finite width/height parameter, knot-derivative parameter used, or a nan ``x`` gives
     nan for the value and its row's ``ld`` (an infinite ``x`` is clipped, as the reference)."""
     m_all, k = x.shape
@@ -212,8 +157,8 @@ def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover 
                 t[_U0, i] = params[i0 + i, j, 2 * nb + ib]
                 t[_U1, i] = params[i0 + i, j, 2 * nb + ib + 1]
             for i in range(n):
-                d0, g0 = deriv_sig(t[_U0, i], min_d, cd)
-                d1, g1 = deriv_sig(t[_U1, i], min_d, cd)
+                d0, g0 = knot_deriv_poly(t[_U0, i], min_d, cd)
+                d1, g1 = knot_deriv_poly(t[_U1, i], min_d, cd)
                 t[_D0, i] = d0
                 t[_D1, i] = d1
                 t[_SG0, i] = g0
@@ -245,6 +190,8 @@ def forward(x, params, min_w, min_h, min_d, y, ld, sv, ex):  # pragma: no cover 
                 t[_H, i] = hh
             for i in range(n):  # strided: a separate loop, so the one above vectorises
                 y[i0 + i, j] = t[_V, i]
+            if not save:
+                continue
             # the state for the backward: whole rows, contiguous copies
             q0 = (ci * k + j) * nsv
             for r in range(NSAVE):

@@ -12,6 +12,13 @@
  *   -DRETURN_NAN      the matrix element of every third event is NaN
  *   -DNO_FREE         umami_free is not exported
  *   -DNO_MASSES       UMAMI_META_MASSES is unsupported
+ *   -DNO_AMP2         no DIAGRAM_COUNT meta and no DIAGRAM_AMP2 output (priors fall back)
+ *
+ * Colour: one colour flow (COLOR_INDEX 0: the q qbar pair forms one line, leptons colourless).
+ * Helicities (HELICITY_INDEX, chosen with RANDOM_HELICITY by each configuration's share of
+ * |M|^2), as (f, fbar, l-, l+): 0 = (-1, +1, -1, +1), 1 = (+1, -1, +1, -1),
+ * 2 = (-1, +1, +1, -1), 3 = (+1, -1, -1, +1); massless fermions, so fbar and l+ carry the
+ * opposite helicity of f and l-.
  */
 #include <math.h>
 #include <stdio.h>
@@ -48,8 +55,11 @@ Status umami_get_meta(int key, void *result) {
     switch (key) {
     case M_DEVICE: *(int *)result = 0; return S_SUCCESS;
     case M_PARTICLE_COUNT: *(int *)result = NPART; return S_SUCCESS;
+#ifndef NO_AMP2
     case M_DIAGRAM_COUNT: *(int *)result = NDIAG; return S_SUCCESS;
+#endif
     case M_HELICITY_COUNT: *(int *)result = NHEL; return S_SUCCESS;
+    case M_COLOR_COUNT: *(int *)result = 1; return S_SUCCESS;
 #ifndef NO_MASSES
     case M_MASSES:
         for (int i = 0; i < NPART; ++i) ((double *)result)[i] = 0.0;
@@ -158,7 +168,9 @@ Status umami_matrix_element(void *handle, size_t count, size_t stride, size_t of
     for (size_t k = 0; k < output_count; ++k) {
         switch (output_keys[k]) {
         case O_MATRIX_ELEMENT: me = outputs[k]; break;
+#ifndef NO_AMP2
         case O_DIAGRAM_AMP2: amp2 = outputs[k]; break;
+#endif
         case O_HELICITY_INDEX: hel_out = outputs[k]; break;
         case O_COLOR_INDEX: col_out = outputs[k]; break;
         case O_DIAGRAM_INDEX: diag_out = outputs[k]; break;

@@ -1,5 +1,8 @@
-"""Drawing points per channel from the samplers (flow + fixed map + defensive share) and the
-densities of a batch under the current samplers: what training and integration both draw with."""
+"""The sampler model: per channel group a flow on an optional fixed VEGAS map, mixed with a
+defensive share drawn from the map alone, and the channel weights. It draws points per
+channel, evaluates the integrand on them and gives the densities of a batch: what training
+and integration both use. Which defensive share, backend and random stream a draw uses are
+arguments: the model holds no training or integration state."""
 
 from __future__ import annotations
 
@@ -13,23 +16,80 @@ import numpy as np
 from ..backends import Backend
 from ..flows.grouped import can_group, grouped_log_prob
 from .channel_weights import ChannelWeights
+from .evaluate import ChannelCaller
 
 
 @dataclass
-class _Sampler:
+class Sampler:
     """What samples one group: a flow (or None) and a fixed map (or None)."""
 
     flow: Any
     vmap: Any
 
 
+@dataclass(frozen=True)
+class WeightSpec:
+    """How the channel-weight network is built once the features' width is known."""
 
-class DrawMixin:
-    """Sampling one channel, a batch over channels, and its density terms."""
+    prior: Any = "integrand"
+    hidden: tuple[int, ...] = (32, 32)
+    seed: int = 0
+    train: bool = True
 
-    # -- sampling one channel ---------------------------------------------------------------
-    def _draw(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
-              samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
+
+class SamplerModel:
+    """Flows (one per channel group), VEGAS maps and channel weights of an integrator.
+
+    ``caller`` evaluates the integrand; ``groups`` gives each channel's group; ``flow`` is the
+    keyword arguments of :class:`mcint.flows.Flow` (``None``: no flows, the maps only), each
+    group's flow seeded by ``flow_seeds[g]``; ``weights`` describes the channel-weight network
+    (several channels only), built by :meth:`ensure_weights` at the first batch.
+    """
+
+    def __init__(self, caller: ChannelCaller, groups: Sequence[int], dtype: str,
+                 flow: dict | None, flow_seeds: Sequence[int], weights: WeightSpec) -> None:
+        self.caller = caller
+        self.dims = caller.dims
+        self.n_channels = caller.n_channels
+        self.multichannel = caller.multi is not None
+        self.groups = [int(g) for g in groups]
+        self.n_groups = max(self.groups) + 1
+        self.dtype = dtype
+        self.flow_options = flow
+        self.samplers = [Sampler(self._make_flow(flow_seeds[k]), None)
+                         for k in range(self.n_groups)]
+        self.weight_spec = weights
+        #: the channel-weight model (multi-channel, once the features' width is known)
+        self.cw: ChannelWeights | None = None
+        self.features_dim: int | None = None
+        self._exported: dict[str, Any] = {}
+
+    def _make_flow(self, seed: int) -> Any:
+        if self.flow_options is None:
+            return None
+        from ..flows import Flow
+
+        opts = dict(self.flow_options)
+        opts.setdefault("dtype", self.dtype)
+        return Flow(self.dims, seed=seed, **opts)
+
+    def ensure_weights(self, features_dim: int) -> None:
+        """Build the channel-weight model for features of width ``features_dim`` (once)."""
+        if self.cw is not None or not self.multichannel:
+            return
+        o = self.weight_spec
+        self.features_dim = features_dim
+        self.cw = ChannelWeights(self.n_channels, features_dim if o.train else None,
+                                 prior=o.prior, hidden=o.hidden, seed=o.seed, dtype=self.dtype)
+
+    def group_index(self, tb: Backend, channels: Any) -> Any:
+        """The group of every row of ``channels`` (a ``tb`` array)."""
+        groups = tb.asarray(np.asarray(self.groups), "int64")
+        return tb.xp.take(groups, channels, axis=0)
+
+    # -- drawing ----------------------------------------------------------------------------
+    def draw(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
+             samplers: Sequence[Sampler], need_logq: bool = True) -> dict[str, Any]:
         """Draw ``n`` points in ``channel`` from the defensive mixture; evaluate the integrand.
 
         Returns backend arrays: ``u`` (flow space), ``r`` (channel chart), ``log_q_sample``
@@ -60,7 +120,7 @@ class DrawMixin:
             parts_lq.append(lq_d)
         u = xp.concat(parts_u, axis=0) if len(parts_u) > 1 else parts_u[0]
         lq = xp.concat(parts_lq, axis=0) if len(parts_lq) > 1 else parts_lq[0]
-        log_m = _mix_log(xp, lq, eps if s.flow is not None else 1.0)
+        log_m = mix_log(xp, lq, eps if s.flow is not None else 1.0)
         if s.vmap is not None:
             r, log_jac = s.vmap.forward(u)
         else:
@@ -74,14 +134,15 @@ class DrawMixin:
         return dict(u=u, r=r, log_q_sample=log_m, target=target, alpha_prior=ev.alpha_prior,
                     features=feats)
 
-
-    def _collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
-                 samplers: Sequence[_Sampler], need_logq: bool = True) -> dict[str, Any]:
+    def collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
+                samplers: Sequence[Sampler], need_logq: bool = True) -> dict[str, Any]:
+        """:meth:`draw` ``counts[c]`` points in every channel ``c``, concatenated (with
+        ``channels``), rows grouped by channel."""
         parts = []
         for c in range(self.n_channels):
             if counts[c] == 0:
                 continue
-            b = self._draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
+            b = self.draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
             b["channels"] = be.asarray(np.full(int(counts[c]), c, dtype=np.int64))
             parts.append(b)
         xp = be.xp
@@ -94,11 +155,10 @@ class DrawMixin:
                     else parts[0][k]
         return out
 
-
     # -- the target of one batch -----------------------------------------------------------
-    def _batch_terms(self, batch: dict[str, Any], channels: Any, cw: Any, active: Any,
-                     samplers: Sequence[_Sampler], eps: float, with_grad_logq: bool
-                     ) -> tuple[Any, Any]:
+    def batch_terms(self, batch: dict[str, Any], channels: Any, cw: Any, active: Any,
+                    samplers: Sequence[Sampler], eps: float, with_grad_logq: bool
+                    ) -> tuple[Any, Any]:
         """``(f = alpha_c * target, log m_theta(u))`` for a concatenated batch."""
         xp = _ns(batch["target"])
         f = batch["target"]
@@ -109,23 +169,23 @@ class DrawMixin:
             f = f * xp.sum(xp.exp(la) * oh, axis=1)
         if not with_grad_logq:
             return f, batch["log_q_sample"]
-        log_q = self._log_q(batch["u"], batch["group_of"], samplers, eps)
+        log_q = self.log_q(batch["u"], batch["group_of"], samplers, eps)
         return f, log_q
 
-    def _log_q(self, u: Any, group_of: Any, samplers: Sequence[_Sampler], eps: float) -> Any:
+    def log_q(self, u: Any, group_of: Any, samplers: Sequence[Sampler], eps: float) -> Any:
         """Mixture log density of each point under its group's current flow."""
         xp = _ns(u)
         if self.n_groups == 1:
             s = samplers[0]
             if s.flow is None:
                 return xp.zeros((u.shape[0],), dtype=u.dtype, device=u.device)
-            return _mix_log(xp, s.flow.log_prob(u), eps)
+            return mix_log(xp, s.flow.log_prob(u), eps)
         flows = [smp.flow for smp in samplers]
         if can_group(flows):
             # one pass for all groups: the per-op cost of a loop over groups is most of a step
             from ..backends.base import _to_numpy_any
 
-            return _mix_log(xp, grouped_log_prob(flows, u, _to_numpy_any(group_of)), eps)
+            return mix_log(xp, grouped_log_prob(flows, u, _to_numpy_any(group_of)), eps)
         idx_parts, val_parts = [], []
         for g, smp in enumerate(samplers):
             idx = xp.nonzero(group_of == g)[0]
@@ -133,7 +193,7 @@ class DrawMixin:
                 continue
             ug = xp.take(u, idx, axis=0)
             lg = xp.zeros((ug.shape[0],), dtype=u.dtype, device=u.device) if smp.flow is None \
-                else _mix_log(xp, smp.flow.log_prob(ug), eps)
+                else mix_log(xp, smp.flow.log_prob(ug), eps)
             idx_parts.append(idx)
             val_parts.append(lg)
         # undo the grouping with a gather (no in-place scatter: autograd, strict)
@@ -141,8 +201,10 @@ class DrawMixin:
         vals = xp.concat(val_parts, axis=0)
         return xp.take(vals, xp.argsort(perm), axis=0)
 
-    # -- exported models ----------------------------------------------------------------------
-    def _samplers_on(self, be: Backend) -> tuple[list[_Sampler], ChannelWeights | None]:
+    # -- frozen copies for sampling -------------------------------------------------------------
+    def exported(self, be: Backend) -> tuple[list[Sampler], ChannelWeights | None]:
+        """Detached copies of the samplers and channel weights on ``be`` (cached until
+        :meth:`changed`)."""
         key = f"{be.name}:{be.device}"
         if key not in self._exported:
             def detach(a: Any) -> Any:
@@ -152,7 +214,7 @@ class DrawMixin:
             for s in self.samplers:
                 fl = None if s.flow is None else s.flow.map_arrays(detach).to(be, self.dtype)
                 vm = None if s.vmap is None else s.vmap.to(be)
-                out.append(_Sampler(fl, vm))
+                out.append(Sampler(fl, vm))
             cw = None
             if self.cw is not None:
                 cw = self.cw.to(be, self.dtype) if not self.cw.params else \
@@ -160,15 +222,44 @@ class DrawMixin:
             self._exported[key] = (out, cw)
         return self._exported[key]
 
+    def changed(self) -> None:
+        """The parameters are about to change: drop the frozen copies."""
+        self._exported = {}
 
-    def _density_r(self, batch: dict[str, Any]) -> Any:
+    def weights_on(self, be: Backend) -> ChannelWeights:
+        """The channel weights to integrate with on ``be``: the trained ones, or the prior
+        weights alone before the first training batch built them."""
+        cw = self.exported(be)[1]
+        if cw is not None:
+            return cw
+        return ChannelWeights(self.n_channels, None, prior=self.weight_spec.prior,
+                              dtype=self.dtype).to(be, self.dtype)
+
+    def density_r(self, batch: dict[str, Any], be: Backend) -> Any:
+        """The sampling density of one channel's points in the integration domain."""
         # g(r) = m(u) / |dr/du|; target = value * |dr/du|, value = f(r)
         xp = _ns(batch["u"])
-        s = self._samplers_on(self.backend)[0][0]
+        s = self.exported(be)[0][0]
         if s.vmap is None:
             return xp.exp(batch["log_q_sample"])
         _, log_jac = s.vmap.forward(batch["u"])
         return xp.exp(batch["log_q_sample"] - log_jac)
+
+
+def channel_groups(groups: Any, integrand: Any, n_channels: int) -> list[int]:
+    """Each channel's group (``0..n_groups-1``) from the ``groups`` option: numbers, ``None``
+    or ``True`` (the integrand's ``groups``), ``False`` (one group per channel)."""
+    g = None
+    if groups is not False:
+        g = groups if groups not in (None, True) else getattr(integrand, "groups", None)
+    if g is None:
+        g = list(range(n_channels))
+    g = [int(v) for v in g]
+    if len(g) != n_channels:
+        raise ValueError(f"groups must give one group per channel ({n_channels}), "
+                         f"got {len(g)}")
+    uniq = sorted(set(g))
+    return [uniq.index(v) for v in g]
 
 
 def _cw_detached(cw: ChannelWeights) -> ChannelWeights:
@@ -186,11 +277,10 @@ def _ns(a: Any) -> Any:
     return array_namespace(a)
 
 
-def _mix_log(xp: Any, log_q: Any, eps: float) -> Any:
+def mix_log(xp: Any, log_q: Any, eps: float) -> Any:
     """``log((1 - eps) q + eps)`` from ``log q`` (the defensive mixture with the uniform)."""
     if eps <= 0:
         return log_q
     if eps >= 1:
         return xp.zeros_like(log_q)
     return xp.logaddexp(log_q + math.log1p(-eps), xp.full_like(log_q, math.log(eps)))
-
