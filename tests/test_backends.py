@@ -169,3 +169,34 @@ def test_fusable_dispatch_prefers_backend_kernel_and_keeps_reference():
 def test_top_level_lazy_attribute_error():
     with pytest.raises(AttributeError):
         mcint.does_not_exist  # noqa: B018
+
+
+_DEFAULT = """
+import sys
+if sys.argv[1] == "blocked":
+    sys.modules["numba"] = None            # as if numba were not installed
+import os
+os.environ.pop("MCINT_BACKEND", None)
+import numpy as np
+from mcint.backends import default_name, get_backend, current
+from mcint.nis import Integrator
+print(default_name(), get_backend().name, current().name,
+      Integrator(lambda x: np.ones(len(x)), 2, seed=0).backend.name)
+"""
+
+
+@pytest.mark.parametrize("mode", ["installed", "blocked"])
+def test_default_backend_is_the_fastest_installed(mode):
+    """No backend named: numba when it is installed (the same maths, fused), else numpy;
+    entry points and dispatch agree."""
+    import subprocess
+    import sys
+
+    if mode == "installed":
+        pytest.importorskip("numba")
+    pytest.importorskip("torch")
+    p = subprocess.run([sys.executable, "-c", _DEFAULT, mode], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    want = "numba" if mode == "installed" else "numpy"
+    assert p.stdout.split() == [want] * 4

@@ -18,10 +18,11 @@ import pytest
 pytest.importorskip("torch")
 
 from mcint import serialize  # noqa: E402
+from mcint.backends import default_name  # noqa: E402
 from mcint.cli import main  # noqa: E402
 from mcint.events import read_npz  # noqa: E402
 
-# no backend: the run resolves it ($MCINT_BACKEND, else numpy) and records the result
+# no backend: the run resolves it ($MCINT_BACKEND, else numba or numpy) and records the result
 CARD = """
 integrand = "camel"
 sampler = "nis"
@@ -95,7 +96,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(work, tmp_path):
     shutil.copytree(work / "killed", run_dir)
     rep = json.loads((run_dir / "run.json").read_text())
     assert rep["status"] == "training"
-    assert rep["options"]["backend"] is None and rep["backend"] == "numpy"
+    assert rep["options"]["backend"] is None and rep["backend"] == default_name()
     pending = _pending(run_dir / "checkpoint.npz")
     assert 0 < pending["done"] < pending["n_fresh"]    # the kill landed mid-training
     # what a SIGKILL during a checkpoint write leaves (mcint.serialize's temporary name)
@@ -104,12 +105,12 @@ def test_sigkill_then_resume_equals_uninterrupted_run(work, tmp_path):
     # a fresh process, from another working directory, where $MCINT_BACKEND names another
     # backend: the run continues on the one it recorded
     p = _run(tmp_path, "run", "--resume", "killed", MCINT_BACKEND="torch")
-    assert f"resumed at step {pending['done']}" in p.stdout and "backend numpy" in p.stdout
-    assert "resuming on the run's backend numpy ($MCINT_BACKEND=torch is ignored" in p.stderr
+    assert f"resumed at step {pending['done']}" in p.stdout and f"backend {default_name()}" in p.stdout
+    assert f"resuming on the run's backend {default_name()} ($MCINT_BACKEND=torch is ignored" in p.stderr
     assert not stale.exists()
     full = json.loads((work / "full" / "run.json").read_text())
     got = json.loads((run_dir / "run.json").read_text())
-    assert got["status"] == "done" and got["resumed"] == 1 and got["backend"] == "numpy"
+    assert got["status"] == "done" and got["resumed"] == 1 and got["backend"] == default_name()
     assert got["result"] == full["result"]             # bit for bit, not approximately
     assert got["history"] == full["history"]
     assert got["unweighting"]["w_max"] == full["unweighting"]["w_max"]
@@ -183,7 +184,7 @@ def test_resume_errors_are_one_line(work, tmp_path, capsys):
     _one_line_error(capsys, ["run", "--resume", d, "--seed", "5"], "--seed cannot change")
     d = copy("backend")
     _one_line_error(capsys, ["run", "--resume", d, "--backend", "torch"],
-                    "cannot resume on backend 'torch': the run trained on 'numpy'")
+                    f"cannot resume on backend 'torch': the run trained on '{default_name()}'")
     _one_line_error(capsys, ["run", "--resume", d, "--force"], "--resume continues one")
     d = copy("code")
     _edit_run(d, integrand=f"{tmp_path / 'helper.py'}:f")

@@ -157,7 +157,7 @@ _DEFAULT_WORDS = {
     "integrand": "none, required",
     "dims": "the example's; required for module:function",
     "sampler": "the example's, else nis where torch is installed, else vegas",
-    "backend": "$MCINT_BACKEND, else numpy",
+    "backend": "$MCINT_BACKEND, else numba if installed, else numpy",
     "train_calls": f"the example's, else {100_000}",
     "integrate_calls": "train_calls / 4, at least 10000",
     "out": "mcint-out; in a run card, relative to the card's folder",

@@ -56,7 +56,7 @@ class VEGAS:
     dims:
         Number of dimensions.
     backend:
-        Backend name or object (default: current / ``$MCINT_BACKEND`` / numpy).
+        Backend name or object (default: current / ``$MCINT_BACKEND`` / numba if installed / numpy).
     seed:
         Seed of the random stream (a non-negative integer or None); the same seed gives the
         same numbers on a backend.
