@@ -187,6 +187,9 @@ class MatrixElement:
         if st in (Status.UNSUPPORTED_META, Status.UNINITIALIZED_META) and not required:
             return None
         self._check(st, f"umami_get_meta({key.name})")
+        if out.value < 0:     # e.g. a library of another UMAMI major version, other key numbers
+            raise UmamiError(f"{self.path!r}: umami_get_meta({key.name}) gave {out.value}, not a "
+                             f"count (is it a UMAMI {MAJOR_VERSION} library?)")
         return int(out.value)
 
     def _handle(self) -> ctypes.c_void_p:

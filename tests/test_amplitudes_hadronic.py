@@ -259,6 +259,9 @@ def test_cli_w2j_writes_a_showerable_lhe(tmp_path):
     assert rc == 0
     text = (tmp_path / "out" / "events.lhe").read_text()
     assert "TOY" in text
+    pylhe = pytest.importorskip("pylhe")  # an independent reader parses every event
+    read = list(pylhe.LHEFile.fromfile(str(tmp_path / "out" / "events.lhe")).events)
+    assert len(read) == 50 and all(len(e.particles) == 6 for e in read)
     events = text.split("<event>")[1:]
     assert len(events) == 50
     for ev in events:

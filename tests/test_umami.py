@@ -168,6 +168,8 @@ def test_failing_initialisation_bad_card_missing_symbol_and_nan(umami_lib, tmp_p
         umami.load(umami_lib(), param_card=tmp_path / "missing.dat")
     with pytest.raises(umami.UmamiError, match="does not export umami_free"):
         umami.load(umami_lib("-DNO_FREE"))
+    with pytest.raises(umami.UmamiError, match=r"HELICITY_COUNT\) gave -1, not a count"):
+        umami.load(umami_lib("-DBAD_COUNT"))
     with pytest.raises(umami.UmamiError, match="does not exist"):
         umami.load(tmp_path / "nothing.so")
     junk = tmp_path / "junk.so"

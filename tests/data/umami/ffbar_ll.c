@@ -13,6 +13,7 @@
  *   -DNO_FREE         umami_free is not exported
  *   -DNO_MASSES       UMAMI_META_MASSES is unsupported
  *   -DNO_AMP2         no DIAGRAM_COUNT meta and no DIAGRAM_AMP2 output (priors fall back)
+ *   -DBAD_COUNT       UMAMI_META_HELICITY_COUNT gives -1 (metadata that is not a count)
  *
  * Colour: one colour flow (COLOR_INDEX 0: the q qbar pair forms one line, leptons colourless).
  * Helicities (HELICITY_INDEX, chosen with RANDOM_HELICITY by each configuration's share of
@@ -58,7 +59,11 @@ Status umami_get_meta(int key, void *result) {
 #ifndef NO_AMP2
     case M_DIAGRAM_COUNT: *(int *)result = NDIAG; return S_SUCCESS;
 #endif
+#ifdef BAD_COUNT
+    case M_HELICITY_COUNT: *(int *)result = -1; return S_SUCCESS;
+#else
     case M_HELICITY_COUNT: *(int *)result = NHEL; return S_SUCCESS;
+#endif
     case M_COLOR_COUNT: *(int *)result = 1; return S_SUCCESS;
 #ifndef NO_MASSES
     case M_MASSES:
