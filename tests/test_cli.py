@@ -47,7 +47,7 @@ def one_line_error(capsys, argv, code=None, match=None):
 
 def test_examples_listing(capsys):
     out, _ = run_ok(capsys, "examples")
-    for name in ("camel", "gauss", "ring"):
+    for name in ("camel", "gauss", "ring", "drell-yan", "w2j"):
         assert name in out
     assert "0.998285" in out   # camel's exact value in 4 dims
 

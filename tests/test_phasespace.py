@@ -376,3 +376,23 @@ def test_power_law_near_one_is_flat_in_log_s(nu):
     r2, ld2 = PowerLaw(nu).inverse(s, lo, hi)
     np.testing.assert_allclose(r2, r, atol=1e-12)
     np.testing.assert_allclose(ld2, -ld, atol=1e-12)
+
+
+def test_zero_weight_edge_points_are_finite(backend):
+    """Random numbers on a chart's edge (0 exactly, as float32 samplers draw): a massless
+    s-channel line with a logarithmic map met 0 * inf and gave NaN momenta and a NaN weight,
+    which stopped runs. They now have weight exactly 0 and valid (the chart centre's) momenta."""
+    pytest.importorskip("mcint.amplitudes")
+    from mcint.amplitudes.example import w2j
+
+    ps = w2j().phase_spaces[0]
+    r = np.random.default_rng(3).random((6, ps.dims))
+    r[:3, 2] = 0.0                        # the edge that gave NaN
+    with np.errstate(all="ignore"):
+        p, x1, x2, lw = (_np(backend, a) for a in ps.map(backend.asarray(r)))
+        ref = ps.map(r[3:])[3]
+    assert np.all(lw[:3] == -np.inf) and np.all(np.isfinite(lw[3:]))
+    np.testing.assert_allclose(lw[3:], ref, rtol=1e-12)    # other rows untouched
+    assert np.isfinite(p).all() and np.isfinite(x1).all() and np.isfinite(x2).all()
+    scale = np.abs(p[:, :2, 0]).sum(axis=1).max()
+    assert np.abs(p[:, 2:].sum(axis=1) - p[:, :2].sum(axis=1)).max() < 1e-9 * scale

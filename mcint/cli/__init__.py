@@ -254,7 +254,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_examples(args: argparse.Namespace) -> int:
     from .. import examples
+    from ..amplitudes.example import register_examples
 
+    examples.names()      # the others first
+    register_examples()   # built on first use elsewhere (0.2 s), listed here
     rows = []
     for name in examples.names():
         ex = examples.get(name)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import sys
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -200,16 +199,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def _toml() -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
+    from ..tomlio import toml_module
 
-        return tomllib
     try:
-        import tomli
-    except ImportError:
-        raise ConfigError("reading .toml run cards on Python 3.10 needs tomli: "
-                          "pip install tomli (or use Python >= 3.11)") from None
-    return tomli
+        return toml_module()
+    except ImportError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> RunConfig:

@@ -342,10 +342,13 @@ def read_topologies(path: str | Path, masses: list[float], invariant_power: floa
 
 def load_card(path: str | Path) -> tuple[HadronicProcess, dict[str, Any]]:
     """Read a run card and build its process (see the module docstring)."""
-    from ..cli.config import _toml
+    from ..tomlio import toml_module
 
     p = Path(path)
-    toml = _toml()
+    try:
+        toml = toml_module()
+    except ImportError as exc:
+        raise CardError(str(exc)) from None
     try:
         with open(p, "rb") as fh:
             data = toml.load(fh)

@@ -107,9 +107,15 @@ class PhaseSpace:
         return four(e * x1, z, z, e * x1), four(e * x2, z, z, -e * x2)
 
     def map(self, r: Any) -> tuple[Any, Any, Any, Any]:
-        """``r (n, dims)`` -> ``(momenta (n, 2 + n_final, 4), x1, x2, log_weight)``."""
+        """``r (n, dims)`` -> ``(momenta (n, 2 + n_final, 4), x1, x2, log_weight)``.
+
+        Points of zero weight (random numbers on the edge of a chart, where an invariant range
+        pinches or a logarithmic map meets ``0 * inf``: a set of measure zero) come back with
+        ``log_weight = -inf`` and the momenta of the chart's centre, so that an integrand
+        evaluated there stays finite and contributes exactly nothing.
+        """
         check_batch(r, self.dims, "phase-space random numbers")
-        return phase_space_map(r, self)
+        return _zero_weight_points(*phase_space_map(r, self), r, self)
 
     def map_inverse(self, momenta: Any, x1: Any = None, x2: Any = None) -> tuple[Any, Any]:
         """Momenta ``(n, 2 + n_final, 4)`` (and ``x1, x2``) -> ``(r, log_weight)``."""
@@ -125,6 +131,19 @@ class PhaseSpace:
             return rf, log_w
         rl, ld = self.luminosity.inverse(xp.stack([x1, x2], axis=1))
         return xp.concat([rl, rf], axis=1), log_w - ld
+
+
+def _zero_weight_points(momenta: Any, x1: Any, x2: Any, log_w: Any, r: Any, ps: PhaseSpace
+                        ) -> tuple[Any, Any, Any, Any]:
+    xp = array_namespace(log_w)
+    zero = xp.isnan(log_w) | (log_w == -math.inf)
+    if not bool(xp.any(zero)):
+        return momenta, x1, x2, log_w
+    centre = xp.full((1, ps.dims), 0.5, dtype=r.dtype, device=device(r))
+    cm, c1, c2, _ = phase_space_map(centre, ps)
+    momenta = xp.where(zero[:, None, None], cm, momenta)
+    x1, x2 = xp.where(zero, c1, x1), xp.where(zero, c2, x2)
+    return momenta, x1, x2, xp.where(zero, -math.inf, log_w)
 
 
 @fusable("phasespace-map-forward")
