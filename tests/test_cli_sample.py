@@ -182,6 +182,7 @@ def test_lhe_gz_out_run_sample_and_plot(tmp_path, capsys):
     """``--out NAME.lhe.gz``: the run writes gzip LHE beside NAME.run.json; ``mcint sample`` finds
     that run from its directory and writes ``.lhe.gz`` too; pylhe reads both."""
     pylhe = pytest.importorskip("pylhe")
+    pytest.importorskip("torch")          # drell-yan is multi-channel: the NIS sampler
     out = tmp_path / "r" / "dy.lhe.gz"
     rc = main(["run", "drell-yan", "--events", "200", "--out", str(out),
                "--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",

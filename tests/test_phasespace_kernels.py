@@ -318,9 +318,10 @@ def test_fused_rambo_flat_weight_and_conservation(numba_be, n_final):
            frac=0.05)
     with B.use(numba_be):
         p, _, _, lw = ps.map(r)
-    ok = np.all(np.isfinite(p), axis=(1, 2))  # r exactly at 0/1 may give a degenerate event
+    # r exactly at 0/1 may give a degenerate event: weight exactly zero, finite momenta
+    assert np.all(np.isfinite(p)) and not np.isnan(lw).any()
+    ok = lw > -np.inf
     assert ok.mean() > 0.9
-    np.testing.assert_array_equal(np.isnan(lw), ~ok)  # ... with a NaN weight
     # flat: one value for every event, the exact volume
     assert np.all(lw[ok] == lw[ok][0])
     _close(np.exp(lw[ok][0]), massless_volume(n_final, SQRT_S ** 2), rtol=1e-13)

@@ -421,7 +421,11 @@ class Trainer:
                 self._update_beta(batch, f)
         f_fit = f
         if self.beta < 1.0:
-            # tempered target |f|^beta (sign kept); zeros stay zero
+            # tempered target |f|^beta (sign kept); zeros stay zero. The channel weights do
+            # not learn from it (f detached): sum_c |alpha_c t_c|^beta is no fixed integral
+            # (t_c holds channel c's Jacobian, and sum_c alpha_c^beta >= 1), so its variance
+            # falls by moving alpha to channels that sample x worst (docs/multi-channel.md)
+            f = _detach(f)
             a = xp.abs(f)
             pos = a > 0
             f_fit = xp.where(pos, xp.exp(self.beta * xp.log(xp.where(pos, a, xp.ones_like(a)))),
@@ -447,6 +451,11 @@ class Trainer:
             variances = np.where(cnt > 1, np.bincount(ch, dev * dev, minlength=C)
                                  / np.maximum(cnt - 1, 1), np.nan)
         return lv, means, variances
+
+
+def _detach(a: Any) -> Any:
+    d = getattr(a, "detach", None)
+    return d() if callable(d) else a
 
 
 def _losses(t: TrainingOptions, multichannel: bool) -> tuple[Any, Any, str]:
