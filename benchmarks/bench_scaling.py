@@ -11,6 +11,12 @@ number of steps of 1024 calls; printed per process: channels, groups, build time
 training step, the matrix element's share of it (the same calls evaluated alone), peak resident
 memory, and the rel. std of the weights of a short integration (quality at a fixed, small
 budget: not converged).
+
+``--quality CALLS`` instead trains NIS (a flow per group, learned channel weights) and MG-style
+multi-channel VEGAS (a grid per channel on the same diagram mappings, prior channel weights:
+the NIS integrator with ``flow=False``) on CALLS integrand calls each, then integrates with
+CALLS / 2 fresh calls: the rel. std of both and their ratio (VEGAS / NIS, > 1: NIS better),
+the quality against the number of channels.
 """
 
 from __future__ import annotations
@@ -49,14 +55,12 @@ def one(name: str, steps: int, seed: int) -> dict:
     t0 = time.perf_counter()
     it.train(steps * batch)
     per_step = (time.perf_counter() - t0) / steps
-    # the integrand alone on as many calls, spread over the channels as uniformly
+    # the integrand alone on as many calls, spread over the channels as uniformly, in one
+    # evaluate_batch call as the integrator makes it
     rng = np.random.default_rng(seed)
-    per = np.full(proc.n_channels, batch // proc.n_channels)
-    per[: batch - per.sum()] += 1
+    ch = np.arange(batch) % proc.n_channels
     t0 = time.perf_counter()
-    for c, k in enumerate(per):
-        if k:
-            proc.evaluate(rng.random((int(k), proc.dims)), c)
+    proc.evaluate_batch(rng.random((batch, proc.dims)), ch)
     me = time.perf_counter() - t0
     res = it.integrate(4 * batch)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
@@ -65,17 +69,62 @@ def one(name: str, steps: int, seed: int) -> dict:
                 rss=rss, rel_std=float(res.metrics["rel_std"]), value=res.value)
 
 
+def quality(name: str, calls: int, seed: int) -> dict:
+    import torch
+
+    from mcint.amplitudes.hadronic import WJETS_CUTS, HadronCollision
+    from mcint.nis import Integrator
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    proc = HadronCollision(PROCESSES[name], cuts=WJETS_CUTS)
+    out = dict(process=PROCESSES[name], channels=proc.n_channels, groups=len(set(proc.groups)))
+    for tag, opts in (("nis", dict(channel_weights=True)), ("vegas", dict(flow=False))):
+        it = Integrator(proc, seed=seed, **opts)
+        t0 = time.perf_counter()
+        it.train(calls)
+        out[f"{tag}_train"] = time.perf_counter() - t0
+        res = it.integrate(calls // 2)
+        out[f"{tag}_rel_std"] = float(res.metrics["rel_std"])
+        out[f"{tag}_value"], out[f"{tag}_error"] = res.value, res.error
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="5 training steps instead of 30")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--only", default="2,3,4")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quality", type=int, default=None, metavar="CALLS",
+                   help="rel. std of NIS and MG-style VEGAS after CALLS training calls each")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     steps = a.steps or (5 if a.quick else 30)
     if a.child:
-        print(json.dumps(one(a.child, steps, a.seed)))
+        r = quality(a.child, a.quality, a.seed) if a.quality else one(a.child, steps, a.seed)
+        print(json.dumps(r))
+        return 0
+    if a.quality:
+        print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {a.quality} training "
+              f"and {a.quality // 2} integration calls per sampler")
+        print("| process | channels | groups | NIS rel. std | VEGAS rel. std | VEGAS / NIS | "
+              "NIS integral | VEGAS integral | NIS train (s) | VEGAS train (s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name in a.only.split(","):
+            out = subprocess.run([sys.executable, __file__, "--child", name, "--quality",
+                                  str(a.quality), "--seed", str(a.seed)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                print(f"| {PROCESSES[name]} | FAILED: {out.stderr.strip().splitlines()[-1]} |")
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| {r['process']} | {r['channels']} | {r['groups']} | "
+                  f"{r['nis_rel_std']:.3g} | {r['vegas_rel_std']:.3g} | "
+                  f"{r['vegas_rel_std'] / r['nis_rel_std']:.2f} | "
+                  f"{r['nis_value']:.4g} +- {r['nis_error']:.2g} | "
+                  f"{r['vegas_value']:.4g} +- {r['vegas_error']:.2g} | "
+                  f"{r['nis_train']:.0f} | {r['vegas_train']:.0f} |", flush=True)
         return 0
     print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {steps} steps of 1024 calls")
     print("| process | channels | groups | build (s) | s / step | integrand share | "

@@ -39,7 +39,11 @@ class MultiChannelIntegrand:
 
     Subclasses set :attr:`dims` and :attr:`n_channels` and implement :meth:`evaluate`. Optional:
     :attr:`groups` (channels sharing one flow because they are symmetric: a list giving each
-    channel's group index), :attr:`channel_names`.
+    channel's group index), :attr:`channel_names`, and a method
+    ``evaluate_batch(r, channels) -> ChannelEval`` taking rows of several channels at once
+    (``channels``: numpy int64, each row's channel; it must equal :meth:`evaluate` row by row).
+    Samplers then make one call per batch instead of one per channel, which matters for
+    integrands with hundreds of channels and a per-call cost.
     """
 
     dims: int

@@ -254,6 +254,34 @@ class HadronicProcess(MultiChannelIntegrand):
         r = np.asarray(r, dtype=np.float64)
         mom, x1, x2, lw = self.phase_spaces[c].map(r)
         mom, x1, x2, lw = (np.asarray(a, dtype=np.float64) for a in (mom, x1, x2, lw))
+        return self._at(mom, x1, x2, lw, self._features(r, c, mom, x1, x2))
+
+    def evaluate_batch(self, r: Any, channels: Any) -> ChannelEval:
+        """:meth:`evaluate` for rows of several channels (``channels``: each row's channel):
+        the charts map their own rows, the libraries, PDFs, cuts and priors run once for the
+        whole batch (one matrix-element call per subprocess instead of one per channel)."""
+        r = np.asarray(r, dtype=np.float64)
+        ch = np.asarray(channels)
+        if ch.shape != (len(r),):
+            raise ValueError(f"channels must have shape ({len(r)},), got {ch.shape}")
+        parts = {}
+        for c in np.unique(ch):
+            if not 0 <= c < self.n_channels:
+                raise ValueError(f"channel must be in 0..{self.n_channels - 1}, got {c}")
+            m = ch == c
+            got = tuple(np.asarray(a, dtype=np.float64)
+                        for a in self.phase_spaces[int(c)].map(r[m]))
+            parts[int(c)] = (m, got, self._features(r[m], int(c), *got[:3]))
+        first = next(iter(parts.values()))
+        mom = np.empty((len(r),) + first[1][0].shape[1:])
+        x1, x2, lw = np.empty(len(r)), np.empty(len(r)), np.empty(len(r))
+        feats = np.empty((len(r), first[2].shape[1]))
+        for m, (pm, p1, p2, pl), pf in parts.values():
+            mom[m], x1[m], x2[m], lw[m], feats[m] = pm, p1, p2, pl, pf
+        return self._at(mom, x1, x2, lw, feats)
+
+    def _at(self, mom: np.ndarray, x1: np.ndarray, x2: np.ndarray, lw: np.ndarray,
+            features: np.ndarray) -> ChannelEval:
         want_amp2 = self.channel_diagrams is not None and self.n_channels > 1
         terms, amp2 = self._terms(mom, x1, x2, want_amp2)
         total = sum(t for _, _, t in terms)
@@ -261,8 +289,7 @@ class HadronicProcess(MultiChannelIntegrand):
         value = total * GEV2_TO_PB / (2.0 * s_hat) * np.exp(lw)
         if self.cuts is not None:
             value = value * np.asarray(self.cuts.mask(mom, beams=True), dtype=np.float64)
-        return ChannelEval(value=value, alpha_prior=self._prior(mom, amp2),
-                           features=self._features(r, c, mom, x1, x2))
+        return ChannelEval(value=value, alpha_prior=self._prior(mom, amp2), features=features)
 
     def _prior(self, mom: np.ndarray, amp2: np.ndarray | None) -> np.ndarray | None:
         if self.n_channels == 1:

@@ -73,6 +73,8 @@ class ChannelCaller:
             self.dims = int(d)
             self.n_channels = int(nch)
             self.native = bool(getattr(integrand, "native", False))
+            #: whether the integrand takes every channel's points in one call
+            self.batched = callable(getattr(integrand, "evaluate_batch", None))
             self.calls = 0
             inner = _inner_integrand(integrand)
             if inner is not None:
@@ -87,6 +89,7 @@ class ChannelCaller:
             self.multi = None
             self.dims = int(dims)
             self.n_channels = 1
+            self.batched = False
 
     @property
     def value_scale(self) -> ValueScale:
@@ -119,6 +122,31 @@ class ChannelCaller:
             warnings.simplefilter("ignore", RuntimeWarning)
             return self._call_multi(r, channel, be, n)
 
+    def batch(self, r: Any, channels: np.ndarray, be: Backend) -> Evaluated:
+        """Several channels' points in one ``evaluate_batch(r, channels)`` call; ``channels``
+        (numpy int64) gives each row's channel."""
+        n = int(r.shape[0])
+        arg, version = guard_input(r, be, self.native)
+        who = f"{type(self.multi).__name__}.evaluate_batch"
+        label = f"evaluate_batch over {len(np.unique(channels))} channels"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                out = self.multi.evaluate_batch(arg, channels)
+            except IntegrandError:
+                raise
+            except Exception as exc:
+                hint = ("; evaluate_batch must not write into its points r (they are the sampled "
+                        "events): compute on a copy" if wrote_into_points(exc) else "")
+                raise IntegrandError(f"{type(exc).__name__} in {who} for {label} on {n} "
+                                     f"points: {exc}{hint}") from exc
+            check_unchanged(r, version, who)
+            self.calls += n
+            if not isinstance(out, ChannelEval):
+                raise IntegrandError(f"{who} must return a ChannelEval, got "
+                                     f"{type(out).__name__}")
+            return self._validate(out, n, label, r, be)
+
     def _call_multi(self, r: Any, channel: int, be: Backend, n: int) -> Evaluated:
         # the points are the sampled events: evaluate gets a view it cannot write into
         on = hasattr(self.multi, "evaluate_on")
@@ -141,22 +169,23 @@ class ChannelCaller:
                                  f"got {type(out).__name__}")
         return self._validate(out, n, channel, r, be)
 
-    def _validate(self, out: ChannelEval, n: int, channel: int, r: Any,
+    def _validate(self, out: ChannelEval, n: int, channel: int | str, r: Any,
                   be: Backend) -> Evaluated:
         C = self.n_channels
+        where = f"channel {channel}" if isinstance(channel, (int, np.integer)) else channel
         dt = np.float32 if str(r.dtype).endswith("float32") else np.float64
-        value = _host(out.value, "value", channel)
+        value = _host(out.value, "value", where)
         if value.shape == (n, 1):
             value = value[:, 0]
         if value.shape != (n,):
-            raise IntegrandError(f"channel {channel}: evaluate() returned value of shape "
+            raise IntegrandError(f"{where}: evaluate() returned value of shape "
                                  f"{value.shape}; expected ({n},)")
         bad = ~np.isfinite(value)
         prior = psum = None
         if out.alpha_prior is not None:
-            prior = _host(out.alpha_prior, "alpha_prior", channel)
+            prior = _host(out.alpha_prior, "alpha_prior", where)
             if prior.shape != (n, C):
-                raise IntegrandError(f"channel {channel}: alpha_prior has shape {prior.shape}; "
+                raise IntegrandError(f"{where}: alpha_prior has shape {prior.shape}; "
                                      f"expected ({n}, {C}) (one weight per channel)")
             # a row sum is finite iff the row is (short of overflow past 1e308): one pass
             # instead of an elementwise test, this runs on every training batch
@@ -164,15 +193,15 @@ class ChannelCaller:
             bad |= ~np.isfinite(psum)
         feats = None
         if out.features is not None:
-            feats = _host(out.features, "features", channel)
+            feats = _host(out.features, "features", where)
             if feats.ndim != 2 or feats.shape[0] != n:
-                raise IntegrandError(f"channel {channel}: features must have shape ({n}, k), "
+                raise IntegrandError(f"{where}: features must have shape ({n}, k), "
                                      f"got {feats.shape}")
             bad |= ~np.isfinite(feats.sum(axis=1))
         if bad.any():
             nbad = int(bad.sum())
             i = int(np.flatnonzero(bad)[0])
-            msg = (f"channel {channel}: the integrand returned {nbad} non-finite value(s) out of "
+            msg = (f"{where}: the integrand returned {nbad} non-finite value(s) out of "
                    f"{n} (first at r={be.to_numpy(r[i:i + 1, :])[0].tolist()})")
             if self.nonfinite == "raise":
                 raise NonFiniteIntegrandError(msg + "; fix the integrand or pass "
@@ -186,11 +215,11 @@ class ChannelCaller:
                 feats = np.where(bad[:, None], 0.0, feats)
         if prior is not None:
             if prior.min(initial=0.0) < 0:
-                raise IntegrandError(f"channel {channel}: alpha_prior has negative entries")
+                raise IntegrandError(f"{where}: alpha_prior has negative entries")
             zero = psum <= 0
             if zero.any():
                 if np.any(zero & (value != 0)):
-                    raise IntegrandError(f"channel {channel}: alpha_prior rows sum to 0 at "
+                    raise IntegrandError(f"{where}: alpha_prior rows sum to 0 at "
                                          f"{int((zero & (value != 0)).sum())} point(s) where "
                                          "the integrand is non-zero")
                 prior = np.where(zero[:, None], 1.0 / C, prior)
@@ -213,16 +242,16 @@ def _inner_integrand(multi: Any) -> Integrand | None:
     return None
 
 
-def _host(a: Any, what: str, channel: int) -> np.ndarray:
+def _host(a: Any, what: str, where: str) -> np.ndarray:
     from ..backends.base import _to_numpy_any
 
     try:
         arr = np.asarray(_to_numpy_any(a))
     except Exception as exc:
-        raise IntegrandError(f"channel {channel}: {what} is not an array "
+        raise IntegrandError(f"{where}: {what} is not an array "
                              f"({type(a).__name__})") from exc
     if np.iscomplexobj(arr) or arr.dtype.kind not in "fiub":
-        raise IntegrandError(f"channel {channel}: {what} must be real numbers, got {arr.dtype}")
+        raise IntegrandError(f"{where}: {what} must be real numbers, got {arr.dtype}")
     return arr.astype(np.float64, copy=False)
 
 

@@ -96,6 +96,12 @@ class SamplerModel:
         (mixture density in ``u``), ``target`` (integrand x map Jacobian, i.e. the integrand in
         ``u``), ``alpha_prior``, ``features``.
         """
+        pts = self._points(channel, n, eps, be, rng, samplers, need_logq)
+        return self._with_values(pts, self.caller(pts["r"], channel, be), be)
+
+    def _points(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
+                samplers: Sequence[Sampler], need_logq: bool) -> dict[str, Any]:
+        """The sampling half of :meth:`draw`: ``u``, ``r``, ``log_q_sample``, ``log_jac``."""
         xp = be.xp
         s = samplers[self.groups[channel]]
         dt = self.dtype
@@ -125,35 +131,45 @@ class SamplerModel:
             r, log_jac = s.vmap.forward(u)
         else:
             r, log_jac = u, xp.zeros((n,), dtype=u.dtype, device=u.device)
-        ev = self.caller(r, channel, be)
+        return dict(u=u, r=r, log_q_sample=log_m, log_jac=log_jac)
+
+    def _with_values(self, pts: dict[str, Any], ev: Any, be: Backend) -> dict[str, Any]:
+        """The evaluation half of :meth:`draw`: the integrand's output joined to the points."""
+        xp = be.xp
+        u, r = pts["u"], pts["r"]
         value = ev.value if ev.value.dtype == u.dtype else xp.astype(ev.value, u.dtype)
-        target = value * xp.exp(log_jac)
+        target = value * xp.exp(pts["log_jac"])
         feats = ev.features
         if self.multichannel and feats is None:
             feats = r
-        return dict(u=u, r=r, log_q_sample=log_m, target=target, alpha_prior=ev.alpha_prior,
-                    features=feats)
+        return dict(u=u, r=r, log_q_sample=pts["log_q_sample"], target=target,
+                    alpha_prior=ev.alpha_prior, features=feats)
 
     def collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
                 samplers: Sequence[Sampler], need_logq: bool = True) -> dict[str, Any]:
         """:meth:`draw` ``counts[c]`` points in every channel ``c``, concatenated (with
-        ``channels``), rows grouped by channel."""
-        parts = []
-        for c in range(self.n_channels):
-            if counts[c] == 0:
-                continue
-            b = self.draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
-            b["channels"] = be.asarray(np.full(int(counts[c]), c, dtype=np.int64))
-            parts.append(b)
+        ``channels``), rows grouped by channel.
+
+        An integrand with ``evaluate_batch`` (see :class:`~mcint.channels.MultiChannelIntegrand`)
+        gets all channels' points in one call: the points are drawn exactly as channel by
+        channel (the same random numbers), only the integrand calls are merged."""
         xp = be.xp
-        out: dict[str, Any] = {}
-        for k in parts[0]:
-            if parts[0][k] is None:
-                out[k] = None
-            else:
-                out[k] = xp.concat([p[k] for p in parts], axis=0) if len(parts) > 1 \
-                    else parts[0][k]
-        return out
+        chans = [c for c in range(self.n_channels) if counts[c] > 0]
+        labels = [be.asarray(np.full(int(counts[c]), c, dtype=np.int64)) for c in chans]
+        if self.caller.batched:
+            pts = [self._points(c, int(counts[c]), eps, be, rng, samplers, need_logq)
+                   for c in chans]
+            joined = _concat(xp, pts)
+            ch = np.concatenate([np.full(int(counts[c]), c, dtype=np.int64) for c in chans])
+            out = self._with_values(joined, self.caller.batch(joined["r"], ch, be), be)
+            out["channels"] = _concat(xp, [{"c": lab} for lab in labels])["c"]
+            return out
+        parts = []
+        for c, lab in zip(chans, labels):
+            b = self.draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
+            b["channels"] = lab
+            parts.append(b)
+        return _concat(xp, parts)
 
     # -- the target of one batch -----------------------------------------------------------
     def batch_terms(self, batch: dict[str, Any], channels: Any, cw: Any, active: Any,
@@ -260,6 +276,17 @@ def channel_groups(groups: Any, integrand: Any, n_channels: int) -> list[int]:
                          f"got {len(g)}")
     uniq = sorted(set(g))
     return [uniq.index(v) for v in g]
+
+
+def _concat(xp: Any, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row-wise concatenation of dicts of arrays (``None`` entries stay ``None``)."""
+    out: dict[str, Any] = {}
+    for k in parts[0]:
+        if parts[0][k] is None:
+            out[k] = None
+        else:
+            out[k] = xp.concat([p[k] for p in parts], axis=0) if len(parts) > 1 else parts[0][k]
+    return out
 
 
 def _cw_detached(cw: ChannelWeights) -> ChannelWeights:
