@@ -197,25 +197,8 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, device="cpu", **_opts):
     torch.manual_seed(seed)
     if isinstance(channels, MultiChannelIntegrand):
         proc = channels
-
-        def fn(r, c):
-            # the same per-channel evaluation mcint gets: value, features, prior weights
-            rn = r.double().cpu().numpy()
-            cn = c.cpu().numpy()
-            out = np.zeros(len(rn))
-            feats = np.zeros((len(rn), FEATURES[type(proc).__name__]))
-            alpha = np.zeros((len(rn), proc.n_channels))
-            for k in range(proc.n_channels):
-                m = cn == k
-                if not m.any():
-                    continue
-                ev = proc.evaluate(rn[m], k)
-                out[m], feats[m], alpha[m] = ev.value, ev.features, ev.alpha_prior
-            T = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(r.device, r.dtype)  # noqa: E731
-            return T(out), T(feats), T(alpha)
-
-        it = Integrator(Integrand(fn, input_dim=d, channel_count=proc.n_channels,
-                                  remapped_dim=FEATURES[type(proc).__name__],
+        it = Integrator(Integrand(madnis_channel_fn(proc), input_dim=d,
+                                  channel_count=proc.n_channels, remapped_dim=_features(proc),
                                   has_channel_weight_prior=True), dims=d, device=device)
     elif channels is None:
         def fn(x):
@@ -246,7 +229,37 @@ def run_madnis(f, d, calls, n_eval, seed, channels=None, device="cpu", **_opts):
 
         it = Integrator(Integrand(fn, input_dim=d, channel_count=len(maps), remapped_dim=d,
                                   has_channel_weight_prior=True), dims=d, device=device)
-    steps = calls // it.batch_size
+    return madnis_measure(it, calls, n_eval)
+
+
+def _features(proc) -> int:
+    return getattr(proc, "features_dim", None) or FEATURES[type(proc).__name__]
+
+
+def madnis_channel_fn(proc):
+    """madnis' integrand ``fn(r, c)`` for an mcint multi-channel integrand: the same
+    per-channel evaluation mcint gets (value, features, prior weights)."""
+    import torch
+
+    def fn(r, c):
+        rn = r.double().cpu().numpy()
+        cn = c.cpu().numpy()
+        out = np.zeros(len(rn))
+        feats = np.zeros((len(rn), _features(proc)))
+        alpha = np.zeros((len(rn), proc.n_channels))
+        for k in np.unique(cn):
+            m = cn == k
+            ev = proc.evaluate(rn[m], int(k))
+            out[m], feats[m], alpha[m] = ev.value, ev.features, ev.alpha_prior
+        T = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(r.device, r.dtype)  # noqa: E731
+        return T(out), T(feats), T(alpha)
+
+    return fn
+
+
+def madnis_measure(it, calls: int, n_eval: int) -> dict:
+    """Train a madnis integrator on ``calls`` integrand calls, then integrate and sample."""
+    steps = max(calls // it.batch_size, 1)
     t0 = time.perf_counter()
     it.train(steps)
     t_train = time.perf_counter() - t0

@@ -90,6 +90,18 @@ def quality(name: str, calls: int, seed: int) -> dict:
     return out
 
 
+def _children(only: str, option: str, value: int, seed: int):
+    """Each process of ``only`` measured in a fresh interpreter: its result dict (a failure is
+    printed as a table row and skipped)."""
+    for name in only.split(","):
+        out = subprocess.run([sys.executable, __file__, "--child", name, option, str(value),
+                              "--seed", str(seed)], capture_output=True, text=True)
+        if out.returncode:
+            print(f"| {PROCESSES[name]} | FAILED: {out.stderr.strip().splitlines()[-1]} |")
+            continue
+        yield json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="5 training steps instead of 30")
@@ -111,14 +123,7 @@ def main(argv=None) -> int:
         print("| process | channels | groups | NIS rel. std | VEGAS rel. std | VEGAS / NIS | "
               "NIS integral | VEGAS integral | NIS train (s) | VEGAS train (s) |")
         print("|---|---|---|---|---|---|---|---|---|---|")
-        for name in a.only.split(","):
-            out = subprocess.run([sys.executable, __file__, "--child", name, "--quality",
-                                  str(a.quality), "--seed", str(a.seed)],
-                                 capture_output=True, text=True)
-            if out.returncode:
-                print(f"| {PROCESSES[name]} | FAILED: {out.stderr.strip().splitlines()[-1]} |")
-                continue
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+        for r in _children(a.only, "--quality", a.quality, a.seed):
             print(f"| {r['process']} | {r['channels']} | {r['groups']} | "
                   f"{r['nis_rel_std']:.3g} | {r['vegas_rel_std']:.3g} | "
                   f"{r['vegas_rel_std'] / r['nis_rel_std']:.2f} | "
@@ -130,13 +135,7 @@ def main(argv=None) -> int:
     print("| process | channels | groups | build (s) | s / step | integrand share | "
           "peak RSS (MiB) | rel. std |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in a.only.split(","):
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(steps),
-                              "--seed", str(a.seed)], capture_output=True, text=True)
-        if out.returncode:
-            print(f"| {PROCESSES[name]} | FAILED: {out.stderr.strip().splitlines()[-1]} |")
-            continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+    for r in _children(a.only, "--steps", steps, a.seed):
         print(f"| {r['process']} | {r['channels']} | {r['groups']} | {r['build']:.2f} | "
               f"{r['step']:.3f} | {r['integrand'] / r['step']:.0%} | {r['rss']:.0f} | "
               f"{r['rel_std']:.3g} |", flush=True)

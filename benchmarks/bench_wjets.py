@@ -34,8 +34,6 @@ import os
 import time
 import warnings
 
-import numpy as np
-
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -55,56 +53,28 @@ def process():
 
 
 def run_mcint(proc, calls, n_eval, seed, **opts):
-    from mcint.nis import Integrator
+    from bench_nis import run_mcint as run
 
-    it = Integrator(proc, seed=seed, **opts)
-    t0 = time.perf_counter()
-    it.train(calls)
-    t_train = time.perf_counter() - t0
-    r = it.integrate(n_eval)
-    b = it.sample(min(n_eval, 200_000))
-    return dict(value=r.value, error=r.error, rel_std=r.metrics["rel_std"],
-                weights=np.asarray(b.to_numpy().weights), train=t_train)
+    return run(None, None, calls, n_eval, seed, channels=proc, **opts)
 
 
 def run_madnis(proc, calls, n_eval, seed, grouped=False):
     import torch
+    from bench_nis import madnis_channel_fn, madnis_measure
     from madnis.integrator import Integrand, Integrator
     from madnis.integrator.channel_grouping import ChannelGrouping
 
     torch.manual_seed(seed)
-
-    def fn(r, c):
-        # the same per-channel evaluation mcint gets: value, features, prior weights
-        rn = r.double().cpu().numpy()
-        cn = c.cpu().numpy()
-        out = np.zeros(len(rn))
-        feats = np.zeros((len(rn), proc.features_dim))
-        alpha = np.zeros((len(rn), proc.n_channels))
-        for k in np.unique(cn):
-            m = cn == k
-            ev = proc.evaluate(rn[m], int(k))
-            out[m], feats[m], alpha[m] = ev.value, ev.features, ev.alpha_prior
-        T = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(r.device, r.dtype)  # noqa: E731
-        return T(out), T(feats), T(alpha)
-
     grouping = None
     if grouped:  # madnis' symmetry groups: each channel names its group's first channel
         first: dict[int, int] = {}
         grouping = ChannelGrouping([None if first.setdefault(g, c) == c else first[g]
                                     for c, g in enumerate(proc.groups)])
-    it = Integrator(Integrand(fn, input_dim=proc.dims, channel_count=proc.n_channels,
-                              remapped_dim=proc.features_dim, has_channel_weight_prior=True,
-                              channel_grouping=grouping),
+    it = Integrator(Integrand(madnis_channel_fn(proc), input_dim=proc.dims,
+                              channel_count=proc.n_channels, remapped_dim=proc.features_dim,
+                              has_channel_weight_prior=True, channel_grouping=grouping),
                     dims=proc.dims)
-    steps = max(calls // it.batch_size, 1)
-    t0 = time.perf_counter()
-    it.train(steps)
-    t_train = time.perf_counter() - t0
-    m = it.integration_metrics(n_eval)
-    b = it.sample(min(n_eval, 200_000))
-    return dict(value=m.integral, error=m.error, rel_std=m.rel_stddev,
-                weights=b.weights.double().cpu().numpy(), train=t_train)
+    return madnis_measure(it, calls, n_eval)
 
 
 def main(argv=None) -> int:

@@ -46,13 +46,24 @@ def backend(request):
         yield be
 
 
+def backend_or_skip(name: str) -> B.Backend:
+    """The backend ``name``; the test skips where it is not installed."""
+    try:
+        return B.get_backend(name)
+    except B.BackendUnavailable as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="module")
 def numba_be():
     """The numba backend (skips where numba is not installed)."""
-    try:
-        return B.get_backend("numba")
-    except B.BackendUnavailable as exc:  # pragma: no cover
-        pytest.skip(str(exc))
+    return backend_or_skip("numba")
+
+
+@pytest.fixture(scope="module")
+def strict_be():
+    """The array-api-strict backend (skips where it is not installed)."""
+    return backend_or_skip("strict")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_amplitudes import _boost, dot
 
 import mcint.amplitudes as A
 from mcint.amplitudes.hadronic import WJETS_CUTS, HadronCollision, mirror
@@ -19,18 +20,6 @@ from mcint.processes.ew import GEV2_TO_PB
 ALPHA_S = 0.118
 GS2 = 4 * math.pi * ALPHA_S
 
-
-def dot(a, b):
-    return a[..., 0] * b[..., 0] - (a[..., 1:] * b[..., 1:]).sum(-1)
-
-
-def _boost(p, beta):
-    b2 = beta @ beta
-    gamma = 1 / math.sqrt(1 - b2)
-    bp = p[..., 1:] @ beta
-    e = gamma * (p[..., 0] + bp)
-    vec = p[..., 1:] + ((gamma - 1) * bp / b2 + gamma * p[..., 0])[..., None] * beta
-    return np.concatenate([e[..., None], vec], axis=-1)
 
 
 @pytest.mark.parametrize("x", [0.3, 0.7])

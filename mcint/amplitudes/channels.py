@@ -66,6 +66,22 @@ def _node(legs: frozenset[int], s_lines: dict[frozenset[int], Line], nu: float |
     return Decay((a, b), _propagator(s_lines[legs], nu))
 
 
+def channel_topologies(process: Process, nu: float | None = DEFAULT_NU
+                       ) -> tuple[list[Diagram], list[Topology], list[tuple[Diagram, str]]]:
+    """The process's diagrams that map onto channels, their topologies, and the others with the
+    reason (:class:`UnmappableDiagram` if none maps)."""
+    diagrams, topologies, skipped = [], [], []
+    for d in process.diagrams:
+        try:
+            topologies.append(to_topology(d, process, nu))
+            diagrams.append(d)
+        except UnmappableDiagram as err:
+            skipped.append((d, str(err)))
+    if not topologies:
+        raise UnmappableDiagram(f"{process.process!r}: no diagram maps onto a channel")
+    return diagrams, topologies, skipped
+
+
 def to_topology(diagram: Diagram, process: Process, nu: float | None = DEFAULT_NU) -> Topology:
     """The :class:`mcint.phasespace.Diagram` of an amplitude ``diagram`` of ``process``.
 
@@ -153,17 +169,8 @@ class PartonicProcess(MultiChannelIntegrand):
                  ) -> None:
         self.process = process if isinstance(process, Process) else Process(process)
         self.sqrt_s, self.cuts = float(sqrt_s), cuts
-        self.diagrams: list[Diagram] = []
-        self.topologies: list[Topology] = []
-        self.skipped: list[tuple[Diagram, str]] = []  # unmappable diagrams and why
-        for d in self.process.diagrams:
-            try:
-                self.topologies.append(to_topology(d, self.process, nu))
-                self.diagrams.append(d)
-            except UnmappableDiagram as err:
-                self.skipped.append((d, str(err)))
-        if not self.topologies:
-            raise UnmappableDiagram(f"{self.process.process!r}: no diagram maps onto a channel")
+        # skipped: the unmappable diagrams and why
+        self.diagrams, self.topologies, self.skipped = channel_topologies(self.process, nu)
         self.phase_spaces = [PhaseSpace(DiagramMapping(t), self.sqrt_s) for t in self.topologies]
         self.n_channels = len(self.topologies)
         self.dims = self.phase_spaces[0].dims

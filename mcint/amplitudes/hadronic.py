@@ -38,8 +38,7 @@ from ..collider.cuts import ParticleCuts
 from ..phasespace import Decay, DiagramMapping, Luminosity, PhaseSpace, Propagator, TChain
 from ..phasespace import Diagram as Topology
 from ..processes.ew import GEV2_TO_PB
-from .channels import DEFAULT_NU, UnmappableDiagram, _key, _permutations, to_topology
-from .diagrams import Diagram
+from .channels import DEFAULT_NU, _key, _permutations, channel_topologies
 from .process import Process
 
 __all__ = ["HadronCollision", "mirror", "WJETS_CUTS"]
@@ -142,17 +141,7 @@ class HadronCollision(MultiChannelIntegrand):
         self.sqrt_s_hat_min = float(sqrt_s_hat_min)
         a, b = self.process.particles[:2]
         self.mirror_symmetric = bool(mirror_groups) and a == b
-        self.diagrams: list[Diagram] = []
-        self.topologies: list[Topology] = []
-        self.skipped: list[tuple[Diagram, str]] = []
-        for d in self.process.diagrams:
-            try:
-                self.topologies.append(to_topology(d, self.process, nu))
-                self.diagrams.append(d)
-            except UnmappableDiagram as err:
-                self.skipped.append((d, str(err)))
-        if not self.topologies:
-            raise UnmappableDiagram(f"{self.process.process!r}: no diagram maps onto a channel")
+        self.diagrams, self.topologies, self.skipped = channel_topologies(self.process, nu)
         self._build_channels()
         self.n_channels = len(self.topologies)
         self.dims = self.phase_spaces[0].dims
@@ -246,16 +235,12 @@ class HadronCollision(MultiChannelIntegrand):
 
     def _at(self, mom: np.ndarray, x1: np.ndarray, x2: np.ndarray, lw: np.ndarray
             ) -> ChannelEval:
-        # a zero-weight chart point (log_weight -inf or NaN: an invariant range of zero width
-        # at the edge of a map, a random number exactly 0 in float32) can carry garbage or NaN
-        # momenta: it contributes nothing
+        # a zero-weight chart point (log_weight -inf: PhaseSpace.map gives it the chart centre's
+        # finite momenta) contributes nothing: its matrix element is not evaluated
         ok = np.isfinite(lw)
-        value = self.weight(mom, x1, x2, ok) * np.exp(np.where(ok, lw, -np.inf))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            feats = self.features(mom, x1, x2)
-        # such points (value 0) get finite placeholder features: samplers reject NaN inputs
-        feats = np.where(ok[:, None] & np.isfinite(feats), feats, 0.0)
-        return ChannelEval(value=value, alpha_prior=self.prior(mom), features=feats)
+        value = self.weight(mom, x1, x2, ok) * np.exp(lw)
+        return ChannelEval(value=value, alpha_prior=self.prior(mom),
+                           features=self.features(mom, x1, x2))
 
     def prior(self, mom: np.ndarray) -> np.ndarray | None:
         """MadGraph's propagator-product channel weights ``(n, C)`` of each channel's own
@@ -271,10 +256,7 @@ class HadronCollision(MultiChannelIntegrand):
         with np.errstate(invalid="ignore", over="ignore"):
             lw = -np.log(np.maximum(d * d + mg2, 1e-300)) @ counts.T  # (n, C)
             e = np.exp(lw - lw.max(axis=1, keepdims=True))
-            alpha = e / e.sum(axis=1, keepdims=True)
-        # a zero-weight chart point with NaN momenta (see evaluate): uniform weights
-        bad = ~np.isfinite(alpha).all(axis=1)
-        return np.where(bad[:, None], 1.0 / self.n_channels, alpha)
+            return e / e.sum(axis=1, keepdims=True)
 
     def features(self, mom: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         """``(n, 4 k + 2)``: final-state momenta / sqrt(s_hat), log x1, log x2."""

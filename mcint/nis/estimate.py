@@ -143,22 +143,9 @@ class Estimator:
 
     def sample(self, n: int, eps: float, plan: dict | None, *, uniform_ratio: float = 0.1,
                stratified: bool = False) -> Batch:
-        """``n`` weighted points with defensive share ``eps``: ``weights.mean()`` estimates
-        the integral.
-
-        ``x`` is the point in the integration domain (multi-channel: the integrand's features,
-        i.e. the physical point), ``channels`` the channel each was drawn in. Channels are
-        chosen with shares following ``|I_c|`` (plus the ``uniform_ratio`` share), so that every
-        channel's mean event weight is the same: what unweighting needs (:meth:`integrate`
-        allocates by the spreads instead, for the least variance).
-
-        By default the points are independent and identically distributed: each point's
-        channel ``c`` is drawn with probability ``p_c`` and its weight is
-        ``alpha_c f / (p_c g_c)``, so any prefix of the batch is itself an unbiased sample (what
-        event generation needs: unweighting may stop anywhere). ``stratified=True`` gives every
-        channel a fixed count ``n_c`` (weights ``alpha_c f n / (n_c g_c)``, rows grouped by
-        channel): a lower-variance weighted sample, but only the whole batch is unbiased.
-        """
+        """``n`` weighted points with defensive share ``eps`` and channel ``plan``:
+        :meth:`mcint.nis.Integrator.sample` describes the points, the channel shares and the
+        i.i.d. / ``stratified`` weights."""
         _check_int(n, "n", 1)
         be = self.backend
         try:

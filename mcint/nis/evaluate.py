@@ -112,7 +112,6 @@ class ChannelCaller:
         return self.nonfinite_count + inner
 
     def __call__(self, r: Any, channel: int, be: Backend) -> Evaluated:
-        n = int(r.shape[0])
         if self.single is not None:
             with warnings.catch_warnings():
                 # counted in .skipped and reported by the integrator instead
@@ -120,59 +119,48 @@ class ChannelCaller:
                 return Evaluated(self.single(r, be), None, None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return self._call_multi(r, channel, be, n)
+            return self._call_multi(r, channel, be)
 
     def batch(self, r: Any, channels: np.ndarray, be: Backend) -> Evaluated:
         """Several channels' points in one ``evaluate_batch(r, channels)`` call; ``channels``
         (numpy int64) gives each row's channel."""
-        n = int(r.shape[0])
-        arg, version = guard_input(r, be, self.native)
-        who = f"{type(self.multi).__name__}.evaluate_batch"
-        label = f"evaluate_batch over {len(np.unique(channels))} channels"
+        where = f"a batch of {len(np.unique(channels))} channels"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                out = self.multi.evaluate_batch(arg, channels)
-            except IntegrandError:
-                raise
-            except Exception as exc:
-                hint = ("; evaluate_batch must not write into its points r (they are the sampled "
-                        "events): compute on a copy" if wrote_into_points(exc) else "")
-                raise IntegrandError(f"{type(exc).__name__} in {who} for {label} on {n} "
-                                     f"points: {exc}{hint}") from exc
-            check_unchanged(r, version, who)
-            self.calls += n
-            if not isinstance(out, ChannelEval):
-                raise IntegrandError(f"{who} must return a ChannelEval, got "
-                                     f"{type(out).__name__}")
-            return self._validate(out, n, label, r, be)
+            return self._checked_call(lambda arg: self.multi.evaluate_batch(arg, channels), r,
+                                      be, "evaluate_batch", where, self.native)
 
-    def _call_multi(self, r: Any, channel: int, be: Backend, n: int) -> Evaluated:
-        # the points are the sampled events: evaluate gets a view it cannot write into
+    def _call_multi(self, r: Any, channel: int, be: Backend) -> Evaluated:
         on = hasattr(self.multi, "evaluate_on")
-        arg, version = guard_input(r, be, on or self.native)
-        who = f"{type(self.multi).__name__}.evaluate"
+        call = (lambda arg: self.multi.evaluate_on(arg, channel, be)) if on else \
+            (lambda arg: self.multi.evaluate(arg, channel))
+        return self._checked_call(call, r, be, "evaluate", f"channel {channel}", on or self.native)
+
+    def _checked_call(self, call: Any, r: Any, be: Backend, method: str, where: str,
+                      native: bool) -> Evaluated:
+        """``call`` on a guarded view of ``r``; errors name the integrand, ``method`` and
+        ``where``; the output validated."""
+        # the points are the sampled events: the integrand gets a view it cannot write into
+        n = int(r.shape[0])
+        arg, version = guard_input(r, be, native)
+        who = f"{type(self.multi).__name__}.{method}"
         try:
-            out = self.multi.evaluate_on(arg, channel, be) if on else \
-                self.multi.evaluate(arg, channel)
+            out = call(arg)
         except IntegrandError:
             raise
         except Exception as exc:
-            hint = ("; evaluate must not write into its points r (they are the sampled events): "
+            hint = (f"; {method} must not write into its points r (they are the sampled events): "
                     "compute on a copy" if wrote_into_points(exc) else "")
-            raise IntegrandError(f"{type(exc).__name__} in {who} for channel {channel} on {n} "
+            raise IntegrandError(f"{type(exc).__name__} in {who} for {where} on {n} "
                                  f"points: {exc}{hint}") from exc
         check_unchanged(r, version, who)
         self.calls += n
         if not isinstance(out, ChannelEval):
-            raise IntegrandError(f"{type(self.multi).__name__}.evaluate must return a ChannelEval, "
-                                 f"got {type(out).__name__}")
-        return self._validate(out, n, channel, r, be)
+            raise IntegrandError(f"{who} must return a ChannelEval, got {type(out).__name__}")
+        return self._validate(out, n, where, r, be)
 
-    def _validate(self, out: ChannelEval, n: int, channel: int | str, r: Any,
-                  be: Backend) -> Evaluated:
+    def _validate(self, out: ChannelEval, n: int, where: str, r: Any, be: Backend) -> Evaluated:
         C = self.n_channels
-        where = f"channel {channel}" if isinstance(channel, (int, np.integer)) else channel
         dt = np.float32 if str(r.dtype).endswith("float32") else np.float64
         value = _host(out.value, "value", where)
         if value.shape == (n, 1):

@@ -30,9 +30,11 @@ from .kinematics import (
 __all__ = ["t_channel", "t_channel_inverse"]
 
 
-def _setup(pa: Any, pb: Any, m1sq: Any, m2sq: Any, prop_m2: float) -> tuple[Any, ...]:
-    xp = array_namespace(pa, pb)
-    p = pa + pb
+def t_channel_frame(pa: Any, p: Any, m1sq: Any, m2sq: Any, prop_m2: float
+                    ) -> tuple[Any, ...]:
+    """The frame of the block with total momentum ``p`` (``pa + pb``, or the 2->3 block's
+    ``pa + pb - p3``) and the range of ``x = prop_m2 - t``."""
+    xp = array_namespace(pa, p)
     s = mass2(p)
     rs = xp.sqrt(s)
     pa_cm = boost_to_rest(pa, p)
@@ -61,7 +63,8 @@ def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Invariant
     xp = array_namespace(r, pa)
     z = xp.zeros_like(r[:, 0])
     m1sq, m2sq = m1sq + z, m2sq + z
-    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = _setup(pa, pb, m1sq, m2sq, prop_m2)
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(pa, pa + pb, m1sq,
+                                                                           m2sq, prop_m2)
     x, ld_t = sampler.forward(r[:, 0], x_lo, x_hi)
     t = prop_m2 - x
     # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
@@ -82,7 +85,8 @@ def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
     xp = array_namespace(p1, pa)
     m1sq = mass2(p1) if m1sq is None else m1sq + xp.zeros_like(p1[:, 0])
     m2sq = mass2(pa + pb - p1) if m2sq is None else m2sq + xp.zeros_like(p1[:, 0])
-    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = _setup(pa, pb, m1sq, m2sq, prop_m2)
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(pa, pa + pb, m1sq,
+                                                                           m2sq, prop_m2)
     t = mass2(pa - p1)
     r_t, ld_t = sampler.inverse(prop_m2 - t, x_lo, x_hi)
     v = rotate_to_z(boost_to_rest(p1, p)[:, 1:], pa_cm[:, 1:])

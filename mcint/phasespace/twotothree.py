@@ -41,9 +41,8 @@ from .kinematics import (
     mass2,
     rotate_from_z,
     rotate_to_z,
-    two_body_momentum,
 )
-from .tchannel import t_channel, t_channel_inverse
+from .tchannel import t_channel, t_channel_frame, t_channel_inverse
 
 __all__ = ["two_to_three", "two_to_three_inverse", "TwoToThree"]
 
@@ -53,18 +52,8 @@ _LOG_2PI = math.log(2 * math.pi)
 def _frame(pa: Any, pb: Any, p3: Any, m1sq: Any, m2sq: Any, prop_m2: float) -> tuple[Any, ...]:
     """Everything the block needs that does not depend on the random numbers."""
     xp = array_namespace(pa, pb, p3)
-    p = pa + pb - p3
-    s = mass2(p)
-    rs = xp.sqrt(s)
-    pa_c = boost_to_rest(pa, p)
-    ka = xp.sqrt(xp.sum(pa_c[:, 1:] * pa_c[:, 1:], axis=1))
-    k = two_body_momentum(s, m1sq, m2sq)
-    e1 = (s + m1sq - m2sq) / (2.0 * rs)
-    base = mass2(pa) + m1sq - 2.0 * pa_c[:, 0] * e1
-    span = 2.0 * ka * k
-    zero = xp.zeros_like(s)
-    x_lo = xp.maximum(prop_m2 - (base + span), zero)
-    x_hi = prop_m2 - (base - span)
+    p, s, rs, pa_c, ka, k, e1, base, span, x_lo, x_hi = t_channel_frame(
+        pa, pa + pb - p3, m1sq, m2sq, prop_m2)
     # p_3 in the rest frame of P, in the frame whose z axis is p_a there
     p3_c = boost_to_rest(p3, p)
     v3 = rotate_to_z(p3_c[:, 1:], pa_c[:, 1:])

@@ -59,16 +59,31 @@ def boost(e, px, py, pz, q0, qx, qy, qz, m):  # pragma: no cover - compiled
 
 
 @inline
-def rotate_from_z(v0, v1, v2, n0, n1, n2):  # pragma: no cover - compiled
-    """:func:`~mcint.phasespace.kinematics.rotate_from_z`: ``v`` from ``n``'s frame to the lab."""
+def z_frame(n0, n1, n2):  # pragma: no cover - compiled
+    """The frame whose z axis is ``n``: unit ``n`` and cos/sin of its azimuth, sin of its polar
+    angle (the rotation of :func:`rotate_from_z` and :func:`rotate_to_z`)."""
     nn = math.sqrt((n0 * n0 + n1 * n1) + n2 * n2)
     nx, ny, nz = n0 / nn, n1 / nn, n2 / nn
     rho2 = nx * nx + ny * ny
     if rho2 > 1e-300:
         rho = math.sqrt(rho2)
-        cphi, sphi, sth = nx / rho, ny / rho, rho
-    else:  # n along +-z (or NaN): azimuth 0, as the reference's where()
-        cphi, sphi, sth = 1.0, 0.0, 0.0
+        return nx, ny, nz, nx / rho, ny / rho, rho
+    return nx, ny, nz, 1.0, 0.0, 0.0   # n along +-z (or NaN): azimuth 0, as the reference's where()
+
+
+@inline
+def rotate_to_z(v0, v1, v2, n0, n1, n2):  # pragma: no cover - compiled
+    """:func:`~mcint.phasespace.kinematics.rotate_to_z`: ``v``'s components in ``n``'s frame."""
+    nx, ny, nz, cphi, sphi, sth = z_frame(n0, n1, n2)
+    return ((v0 * (nz * cphi) + v1 * (nz * sphi)) + v2 * -sth,
+            (v0 * -sphi + v1 * cphi) + v2 * 0.0,
+            (v0 * nx + v1 * ny) + v2 * nz)
+
+
+@inline
+def rotate_from_z(v0, v1, v2, n0, n1, n2):  # pragma: no cover - compiled
+    """:func:`~mcint.phasespace.kinematics.rotate_from_z`: ``v`` from ``n``'s frame to the lab."""
+    nx, ny, nz, cphi, sphi, sth = z_frame(n0, n1, n2)
     return ((v0 * (nz * cphi) + v1 * -sphi) + v2 * nx,
             (v0 * (nz * sphi) + v1 * cphi) + v2 * ny,
             (v0 * -sth + v1 * 0.0) + v2 * nz)

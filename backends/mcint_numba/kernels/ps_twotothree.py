@@ -25,22 +25,6 @@ _LOG_16PI2 = math.log(16 * math.pi ** 2)
 _LOG_2PI_ = math.log(2.0 * math.pi)  # log(pi) + log(2): the fold's du'/du * du/dr_s / sin cos
 
 
-@M.inline
-def _rotate_to_z(v0, v1, v2, n0, n1, n2):  # pragma: no cover - compiled
-    """:func:`~mcint.phasespace.kinematics.rotate_to_z`: ``v``'s components in ``n``'s frame."""
-    nn = math.sqrt((n0 * n0 + n1 * n1) + n2 * n2)
-    nx, ny, nz = n0 / nn, n1 / nn, n2 / nn
-    rho2 = nx * nx + ny * ny
-    if rho2 > 1e-300:
-        rho = math.sqrt(rho2)
-        cphi, sphi, sth = nx / rho, ny / rho, rho
-    else:
-        cphi, sphi, sth = 1.0, 0.0, 0.0
-    return ((v0 * (nz * cphi) + v1 * (nz * sphi)) + v2 * -sth,
-            (v0 * -sphi + v1 * cphi) + v2 * 0.0,
-            (v0 * nx + v1 * ny) + v2 * nz)
-
-
 @M.jit
 def _block(r, pa, pb, p3, m1, st1, m2, st2, kt, t0, t1, prop_m2, ks, s0, s1, arcsine, p1, p2,
            lw):  # pragma: no cover - compiled
@@ -62,7 +46,7 @@ def _block(r, pa, pb, p3, m1, st1, m2, st2, kt, t0, t1, prop_m2, ks, s0, s1, arc
         x_lo = 0.0 if x_lo < 0.0 else x_lo
         x_hi = prop_m2 - (base - span)
         g0, g1, g2, g3 = M.boost(c0, c1, c2, c3, q0, -q1, -q2, -q3, rs)
-        v30, v31, v32 = _rotate_to_z(g1, g2, g3, b1, b2, b3)
+        v30, v31, v32 = M.rotate_to_z(g1, g2, g3, b1, b2, b3)
         rho3 = math.sqrt(v30 * v30 + v31 * v31)
         if rho3 > 0.0:
             cf3, sf3 = v30 / rho3, v31 / rho3
