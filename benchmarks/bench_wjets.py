@@ -15,10 +15,13 @@ the same channels, priors, features and matrix element:
 * ``nis8cw``  the same with learned channel weights;
 * ``nis5``    mcint NIS, a flow per symmetry group (5), prior channel weights;
 * ``nis5cw``  the same with learned channel weights;
+* ``nis5cw+`` ``nis5cw`` with half of each training batch allocated by the channels' variances
+              (``uniform_ratio=0.5``) and buffered steps to the end (``buffered_until=1``);
 * ``madnis``  madnis 1.0.0, 8 channels, learned channel weights (its defaults), fed
               ``HadronCollision.evaluate`` per channel;
 * ``madnis5`` the same with madnis' ``ChannelGrouping`` of the 5 symmetry groups (a flow per
-              group, channels kept apart in the loss and the integration, as ``nis5cw``).
+              group, channels kept apart in the loss and the integration, as ``nis5cw``);
+* ``madnis+`` madnis with ``uniform_channel_ratio=0.5``, the allocation knob of ``nis5cw+``.
 
 Printed: integral, error, pull against a high-statistics reference (mcint ``nis5`` trained
 on 2x the calls with another seed, integrated with ``--ref`` calls; its error enters the pull), rel. std of the weights, unweighting
@@ -43,13 +46,19 @@ MCINT = {
     "nis8cw": dict(groups=False, channel_weights=True),
     "nis5": dict(channel_weights=False),
     "nis5cw": dict(channel_weights=True),
+    # tuned: half of each batch by the channels' variances from the start, buffered steps to
+    # the end (the defaults spread every batch evenly and stop buffering at 60% of the run)
+    "nis5cw+": dict(channel_weights=True, uniform_ratio=0.5, buffered_until=1.0),
 }
+MADNIS = {"madnis": {}, "madnis5": dict(grouped=True),
+          # madnis given the same allocation knob as nis5cw+ (its default is 1.0, too)
+          "madnis+": dict(uniform_channel_ratio=0.5)}
 
 
-def process():
+def process(cut_aware=True):
     from mcint.amplitudes.hadronic import WJETS_CUTS, HadronCollision
 
-    return HadronCollision("g g > e+ ve d u~", 13000.0, cuts=WJETS_CUTS)
+    return HadronCollision("g g > e+ ve d u~", 13000.0, cuts=WJETS_CUTS, cut_aware=cut_aware)
 
 
 def run_mcint(proc, calls, n_eval, seed, **opts):
@@ -58,7 +67,7 @@ def run_mcint(proc, calls, n_eval, seed, **opts):
     return run(None, None, calls, n_eval, seed, channels=proc, **opts)
 
 
-def run_madnis(proc, calls, n_eval, seed, grouped=False):
+def run_madnis(proc, calls, n_eval, seed, grouped=False, **opts):
     import torch
     from bench_nis import madnis_channel_fn, madnis_measure
     from madnis.integrator import Integrand, Integrator
@@ -73,7 +82,7 @@ def run_madnis(proc, calls, n_eval, seed, grouped=False):
     it = Integrator(Integrand(madnis_channel_fn(proc), input_dim=proc.dims,
                               channel_count=proc.n_channels, remapped_dim=proc.features_dim,
                               has_channel_weight_prior=True, channel_grouping=grouping),
-                    dims=proc.dims)
+                    dims=proc.dims, **opts)
     return madnis_measure(it, calls, n_eval)
 
 
@@ -85,6 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--ref", type=int, default=None, help="reference integration calls")
     p.add_argument("--only", default="", help="comma-separated subset of the contenders")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-cut-aware", action="store_true",
+                   help="charts without the jets' pT cuts built in (the tables before them)")
     a = p.parse_args(argv)
     import torch
 
@@ -95,19 +106,19 @@ def main(argv=None) -> int:
     calls = a.calls or (30_000 if a.quick else 300_000)
     n_eval = a.eval or calls
     n_ref = a.ref or (10 * n_eval)
-    proc = process()
-    print(f"{proc}; training calls {calls}, integration calls {n_eval}, load "
+    proc = process(cut_aware=not a.no_cut_aware)
+    print(f"{proc}; cut-aware charts {not a.no_cut_aware}; training calls {calls}, integration calls {n_eval}, load "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     t0 = time.perf_counter()
     ref = run_mcint(proc, 2 * calls, n_ref, a.seed + 100, **MCINT["nis5"])
     print(f"reference: {ref['value']:.5g} +- {ref['error']:.2g} pb ({n_ref} calls, "
           f"{time.perf_counter() - t0:.0f}s)", flush=True)
-    names = [n for n in [*MCINT, "madnis", "madnis5"] if not a.only or n in a.only.split(",")]
+    names = [n for n in [*MCINT, *MADNIS] if not a.only or n in a.only.split(",")]
     rows = {}
     for name in names:
         try:
-            if name.startswith("madnis"):
-                r = run_madnis(proc, calls, n_eval, a.seed, grouped=name == "madnis5")
+            if name in MADNIS:
+                r = run_madnis(proc, calls, n_eval, a.seed, **MADNIS[name])
             else:
                 r = run_mcint(proc, calls, n_eval, a.seed, **MCINT[name])
         except Exception as exc:  # report, keep going

@@ -611,6 +611,24 @@ def test_35_a_peak_nobody_sampled_is_documented_with_numbers():
     assert hasattr(h, "test_far_narrow_peak_is_found_without_the_vegas_pre_map")
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "1"], ids=["negative", "float", "bool", "str"])
+def test_36_unweighting_seeds_are_checked_like_the_integrators(seed):
+    from mcint.events import unweight
+    from mcint.events.unweight import unweighted_events
+
+    msg = "seed must be a non-negative integer or None, got "
+    w = np.random.default_rng(0).random(100)
+    # before: raw numpy errors (`expected non-negative integer`, `SeedSequence expects int`)
+    # and seed=True taken as 1
+    with pytest.raises(ValueError, match=msg):
+        unweight(w, seed=seed)
+    v = VEGAS(g, 2, seed=0)
+    with pytest.raises(ValueError, match=msg):
+        next(unweighted_events(v, 5, w_max=2.0, seed=seed))
+    # a Generator stays a valid source of the accept/reject numbers
+    assert unweight(w, seed=np.random.default_rng(1)).indices.size > 0
+
+
 @pytest.mark.parametrize("target,file", [("camel", "events.npz"),
                                          ("ee-mumu", "diagnostics.npz")])
 def test_C1_full_disk_is_one_line_and_leaves_no_temporary(tmp_path, capsys, monkeypatch,
@@ -799,6 +817,18 @@ def test_C8_train_calls_raised_by_the_sampler_are_reported(tmp_path, capsys):
     want = f"train_calls 10 was raised to {used} integrand calls"
     assert used > 10 and re.search(rf"^warning: {want}", stdout, re.M), stdout
     assert any(w.startswith(want) for w in rep["warnings"])
+
+
+def test_C8_train_calls_too_few_for_one_nis_step_are_reported(tmp_path, capsys):
+    pytest.importorskip("torch")
+    rc, out, _ = _cli(capsys, "run", "camel", *CLI_FAST, "--sampler", "nis", "--train-calls",
+                      "10", "--events", "20", "--out", tmp_path / "o")
+    msg = ("train_calls 10 is fewer than one step of the NIS sampler takes: it made no step, "
+           "the sampler is untrained")
+    # before: not a word; run.json's history was empty and the model untrained
+    assert rc == 0 and "warning: " + msg in out, out
+    assert any(msg in w for w in json.loads((tmp_path / "o" / "run.json").read_text())
+               ["warnings"])
 
 
 def test_C9_run_card_vegas_nitn_and_out_follow_the_card(tmp_path, capsys, monkeypatch):
@@ -1199,3 +1229,47 @@ def test_F9_run_files_with_bad_fields(tmp_path, capsys, content, match):
     # before: RecursionError, AttributeError, TypeError (as "unexpected" errors)
     line = _info(capsys, tmp_path / "run.json")
     assert re.search(match, line), line
+
+
+def _lhe(tmp_path):
+    pytest.importorskip("pylhe")
+    from mcint.cli import main
+
+    rc = main(["run", "ee-mumu", "--sampler", "vegas", "--events", "20", "--train-calls",
+               "2000", "--out", str(tmp_path / "ok" / "ee.lhe"), "--no-plot", "--progress",
+               "none"])
+    assert rc == 0
+    return (tmp_path / "ok" / "ee.lhe").read_text()
+
+
+def test_F10_lhe_events_with_nan_weights(tmp_path, capsys):
+    from mcint.events import EventFileError, read_events
+
+    text = _lhe(tmp_path)
+    i = text.index("<event>\n") + len("<event>\n")
+    j = text.index("\n", i)
+    head = text[i:j].split()
+    head[2] = "nan"                       # XWGTUP of the first event
+    p = tmp_path / "nan.lhe"
+    p.write_text(text[:i] + " ".join(head) + text[j:])
+    # before: read, and plotted without a word (the npz and LHEH5 readers refuse NaN weights)
+    with pytest.raises(EventFileError, match=r"nan.lhe': event weights contain NaN or inf"):
+        read_events(p)
+
+
+def test_F11_damaged_event_files_are_an_input_error_for_mcint_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from mcint.cli import main
+
+    text = _lhe(tmp_path)
+    capsys.readouterr()
+    bad = {"trunc.lhe": text[: len(text) // 2], "txt.lheh5": "not hdf5"}
+    for name, content in bad.items():
+        (tmp_path / name).write_text(content)
+    _events(tmp_path / "ev.npz", version="abc")
+    for name in [*bad, "ev.npz"]:
+        rc = main(["plot", str(tmp_path / name), "--out", str(tmp_path / "plots")])
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        # before: status 1 and "(MCINT_DEBUG=1 shows the traceback)", as for a crash
+        assert rc == 2 and len(err) == 1 and name in err[0], (name, rc, err)
+        assert "MCINT_DEBUG" not in err[0], err

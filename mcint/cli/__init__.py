@@ -42,8 +42,9 @@ EXIT_CODES = {
     0: "success (also --help, --version)",
     1: "the run failed: the integrand raised, a file could not be written (disk full), ...",
     2: "usage or configuration error: unknown flag, target, run-card key or backend; a bad "
-       "option value; an output path that cannot be used; an earlier run's outputs without "
-       "--force; code named by a run file without --trust-run-file",
+       "option value; an output path that cannot be used; a foreign or damaged model, run or "
+       "event file given to read; an earlier run's outputs without --force; code named by a "
+       "run file without --trust-run-file",
     75: "busy: another mcint process holds the output directory's lock (try again later)",
     130: "interrupted by Ctrl-C (SIGINT)",
     143: "terminated by SIGTERM",
@@ -309,13 +310,23 @@ def _disk_full_line(e: OSError) -> str:
     return f"no space left on device{where}: free some space or write elsewhere (--out)"
 
 
+def _bad_file(exc: BaseException) -> bool:
+    """A model or event file that cannot be used (foreign, damaged, refused at load): the
+    input's fault, reported as one line naming the file, as a bad option is -- wherever the
+    command met it (``mcint plot`` reads event files, ``mcint sample`` models, ...)."""
+    from ..events import EventFileError
+    from ..serialize import ModelFileError
+
+    return isinstance(exc, (EventFileError, ModelFileError))
+
+
 def exit_status(exc: BaseException) -> int:
     """The exit status for an exception that ends the command (see :data:`EXIT_CODES`)."""
     if _disk_full(exc) is not None:   # a runtime failure, whatever was writing
         return 1
     if isinstance(exc, CLIError):
         return exc.code
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError) or _bad_file(exc):
         return 2
     if isinstance(exc, Interrupted):
         return exc.code
@@ -330,7 +341,8 @@ def _error_line(exc: BaseException) -> str:
     if full is not None:
         return f"mcint: error: {_disk_full_line(full)}"
     line = f"mcint: error: {_one_line(exc)}"
-    expected = isinstance(exc, (CLIError, ConfigError)) or hasattr(exc, "exit_status")
+    expected = (isinstance(exc, (CLIError, ConfigError)) or hasattr(exc, "exit_status")
+                or _bad_file(exc))
     return line if expected else f"{line} (MCINT_DEBUG=1 shows the traceback)"
 
 

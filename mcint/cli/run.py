@@ -167,7 +167,7 @@ def _run_claimed(cfg: RunConfig, out_stream: Any, resume: ResumeState | None, ta
             rep.status = "trained"
             write_json(lay.file(RUN_FILE), asdict(rep))
         timing["train"] = time.perf_counter() - t
-        used = rep.history[-1]["calls"] if rep.history else None
+        used = rep.history[-1]["calls"] if rep.history else 0   # no step: no calls
         rep.warnings += [w for w in [raised_calls("train_calls", train_calls, used, kind)] if w]
         return _finish(rep, cfg, target, sampler, kind, lay, fmt, timing, t_all, want_plot,
                        integrate_calls, calib_calls, ckpt)

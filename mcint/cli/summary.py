@@ -24,14 +24,14 @@ def _g(v: Any, fmt: str = ".4g") -> str:
     return format(v, fmt) if math.isfinite(v) else str(v)
 
 
-def _weights_line(rel: Any, ess: Any, n: Any, what: str) -> str:
-    parts = [f"rel. std {_g(rel, '.4g')}"]
+def _weights_line(rel: Any, ess: Any, n: Any, what: str, rel_from: str = "") -> str:
+    parts = [f"rel. std {_g(rel, '.4g')}{rel_from}"]
     try:
         frac = float(ess) / float(n)
     except (TypeError, ValueError, ZeroDivisionError):
         frac = math.nan
     if math.isfinite(frac):
-        parts.append(f"ESS/N {_g(frac, '.3g')}")
+        parts.append(f"ESS/N {_g(frac, '.3g')}" + (" (of the raw weights)" if rel_from else ""))
     return ", ".join(parts) + f" over the {n} {what}"
 
 
@@ -61,8 +61,10 @@ def format_summary(rep: dict[str, Any]) -> str:
     opts = rep.get("options", {})
     weights = []
     if "rel_std" in m:
+        # stratified over channels, the integral's error is smaller than the raw weights'
+        # spread says: the rel. std is the error's (error sqrt(N) / |I|), the ESS the weights'
         weights.append(_weights_line(m["rel_std"], m.get("ess"), n_int or "?",
-                                     "integration points"))
+                                     "integration points", " (error x sqrt(N) / |I|)"))
     if "sample_rel_std" in m:
         n_cal = opts.get("calibration_calls", "?")
         weights.append(_weights_line(m["sample_rel_std"], m.get("sample_ess"), n_cal,

@@ -140,7 +140,11 @@ def integrate(sampler: Any, kind: str, calls: int) -> tuple[Any, dict[str, Any],
 
 def raised_calls(option: str, asked: int, used: Any, kind: str) -> str | None:
     """Say when the sampler needed clearly more integrand calls than ``option`` asked for
-    (VEGAS trains whole iterations of a minimum size, NIS whole batches)."""
+    (VEGAS trains whole iterations of a minimum size, NIS whole batches), or none at all (NIS
+    makes no step for fewer calls than one batch)."""
+    if isinstance(used, (int, float)) and used == 0 and asked > 0:
+        return (f"{option} {asked} is fewer than one step of the {kind.upper()} sampler takes: "
+                "it made no step, the sampler is untrained (give more calls)")
     if not isinstance(used, (int, float)) or used <= 1.1 * asked:
         return None
     return (f"{option} {asked} was raised to {int(used)} integrand calls, the least the "

@@ -29,6 +29,7 @@
     [phasespace]
     bw_cutoff = 15.0               # resonances within 15 widths are written as status-2 lines
     invariant_power = 0.8          # nu of massless s-channel propagators without one
+    cut_aware = true               # jets' pT cuts built into t-channel charts (default true)
 
     [cuts]                         # mcint.collider.ParticleCuts
     sqrt_s_min = 60.0
@@ -65,7 +66,7 @@ _BEAM = ("e_cm", "beams", "pdf", "pdf_member", "scale", "factorisation_scale")
 _PROCESS = ("outgoing", "param_card", "subprocess", "channel", "topologies")
 _SUB = ("library", "flavours", "mirror", "alpha_s", "color_flows", "helicities")
 _CHANNEL = ("name", "diagram", "topology")
-_PHASESPACE = ("bw_cutoff", "invariant_power")
+_PHASESPACE = ("bw_cutoff", "invariant_power", "cut_aware")
 _BEAMS = {"pp": (2212, 2212), "ppbar": (2212, -2212)}
 
 
@@ -251,6 +252,11 @@ def process_from_sections(sections: Mapping[str, Any], base_dir: str | Path = ".
     nu = ps.get("invariant_power")
     nu = None if nu is None else _number(nu, f"{where} [phasespace].invariant_power",
                                          positive=False)
+    cut_aware = ps.get("cut_aware", True)
+    if not isinstance(cut_aware, bool):
+        raise CardError(f"{where} [phasespace].cut_aware must be true or false, got "
+                        f"{cut_aware!r}")
+    pt_min = cuts.particle_pt_min() if (cuts is not None and cut_aware) else None
     channels = _channels(proc, base, where)
     spaces, diagrams, names, amp_idx, resonances = [], [], [], [], []
     for i, ch in enumerate(channels):
@@ -264,7 +270,7 @@ def process_from_sections(sections: Mapping[str, Any], base_dir: str | Path = ".
             sampler = root.propagator.sampler() if isinstance(root, Decay) else \
                 Propagator(nu=1.0).sampler()
             lum = Luminosity(e_cm ** 2, sampler, lo * lo * (1 + 1e-12), hi * hi)
-            spaces.append(PhaseSpace(DiagramMapping(d), e_cm, lum))
+            spaces.append(PhaseSpace(DiagramMapping(d, pt_min=pt_min), e_cm, lum))
         except CardError:
             raise
         except ValueError as exc:

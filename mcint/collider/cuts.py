@@ -96,6 +96,16 @@ class ParticleCuts:
                                          f"'jet_jet' or 'lepton_jet'{_hint(str(g), pairs)}")
                     self.per_pair.append((key, pair[0], pair[1], x))
 
+    def particle_pt_min(self) -> dict[int, float]:
+        """Each final-state particle's own lower pT cut (GeV, by index in ``outgoing``): what a
+        cut-aware mapping may build in (``missing`` cuts a vector sum, not a particle)."""
+        out: dict[int, float] = {}
+        for key, g, x in self.per_group:
+            if key == "pt_min" and g != "missing":
+                for i in self.members[g]:
+                    out[i] = max(out.get(i, 0.0), x)
+        return out
+
     @staticmethod
     def _number(v: Any, what: str) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \

@@ -108,6 +108,8 @@ def _read_lhe(p: Path) -> ReadEvents:
             raise EventFileError(f"{str(p)!r} is not a valid LHE file ({type(exc).__name__}: "
                                  f"{exc})") from None
     n = len(weights)
+    if not np.all(np.isfinite(weights)):   # as the npz and LHEH5 readers
+        raise EventFileError(f"{str(p)!r}: event weights contain NaN or inf")
     arr = np.array(rows, dtype=np.float64).reshape(n, -1, 6) if n else np.zeros((0, 0, 6))
     chan = np.array(channels, dtype=np.int64) if n and None not in channels else None
     return ReadEvents(momenta=np.ascontiguousarray(arr[..., 2:6]), pdg=arr[..., 0].astype(np.int64),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..results import pow2_scale
+from ..vegas._util import check_seed
 
 #: MadGraph's default: 0.1% of the cross section may sit in truncated overweights
 DEFAULT_BUDGET = 1e-3
@@ -161,8 +162,10 @@ class Unweighter:
     def __post_init__(self) -> None:
         if not (np.isfinite(self.w_max) and self.w_max > 0):
             raise ValueError(f"w_max must be a positive finite number, got {self.w_max}")
+        # the integrators' one seed check (True, 1.5, -1 or "1" are no seeds); a Generator
+        # given by the caller is used as it is
         self._rng = (self.seed if isinstance(self.seed, np.random.Generator)
-                     else np.random.default_rng(self.seed))
+                     else np.random.default_rng(check_seed(self.seed)))
         self.stats.w_max = float(self.w_max)
 
     def select(self, weights: Any, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -7,11 +7,21 @@ sum emitted)^2``, with the invariant masses of the not-yet-emitted remainders dr
 random numbers are consumed in a fixed depth-first order, which :meth:`DiagramMapping.invert`
 reproduces. Every internal invariant contributes ``ds/dr / (2 pi)`` to the weight (conventions
 in :mod:`mcint.phasespace.base`).
+
+**Transverse-momentum cuts** (``pt_min``, GeV per final-state particle) narrow the first block of
+a t-channel chain at the root, the one whose incoming momenta are the beams: the particle it
+emits, and for a two-leg chain the other leg too (their pT are equal), are drawn only with
+pT above their cut (:mod:`.tchannel`), so a jet emitted from the beam, which the ``1/t`` map
+would mostly put below the cut, always passes. The weight is that of the narrowed map: the
+mapping integrates exactly the cut region of those particles. Later blocks are left whole
+(their frame is not longitudinal), and so are s-channel decays: the cuts there still apply
+in the integrand. This assumes beams along the z axis, as :class:`~.base.PhaseSpace` gives them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -32,10 +42,12 @@ _LOG_2PI = math.log(2 * math.pi)
 class DiagramMapping(FinalStateMapping):
     """The channel mapping of ``diagram`` (``n_random = 3 n - 4``).
 
-    ``rest_sampler`` draws the invariant masses of t-channel remainders (default flat).
+    ``rest_sampler`` draws the invariant masses of t-channel remainders (default flat);
+    ``pt_min`` maps final-state indices to transverse-momentum cuts in GeV (module docstring).
     """
 
-    def __init__(self, diagram: Diagram, rest_sampler: InvariantSampler | None = None) -> None:
+    def __init__(self, diagram: Diagram, rest_sampler: InvariantSampler | None = None,
+                 pt_min: Mapping[int, float] | None = None) -> None:
         if not isinstance(diagram, Diagram):
             raise TypeError(f"DiagramMapping takes a Diagram, got {type(diagram).__name__}")
         self.diagram = diagram
@@ -45,7 +57,16 @@ class DiagramMapping(FinalStateMapping):
             raise ValueError("a diagram needs at least two final-state particles")
         self.n_random = 3 * n - 4
         self.rest_sampler = rest_sampler or Uniform()
+        self.pt_min = _check_pt_min(pt_min, n)
         self._check(diagram.root, top=True)
+
+    def first_block_pt_min(self, node: TChain) -> float | None:
+        """The pT cut of the root chain's first block (module docstring), or ``None``."""
+        legs = node.legs
+        cuts = [self.pt_min.get(legs[0], 0.0) if isinstance(legs[0], int) else 0.0]
+        if len(legs) == 2 and isinstance(legs[1], int):
+            cuts.append(self.pt_min.get(legs[1], 0.0))
+        return max(cuts) or None
 
     def _check(self, node: Node, top: bool = False) -> None:
         """Static checks: power-law samplers need a positive lower limit."""
@@ -111,6 +132,7 @@ class DiagramMapping(FinalStateMapping):
 
     def _gen_tchain(self, st: _State, node: TChain, pa: Any, pb: Any) -> None:
         xp = st.xp
+        first_cut = self.first_block_pt_min(node) if node is self.diagram.root else None
         legs, n_legs = node.legs, len(node.legs)
         rs = xp.sqrt(mass2(pa + pb))
         mins = [self.diagram.min_mass(leg) for leg in legs]
@@ -133,7 +155,7 @@ class DiagramMapping(FinalStateMapping):
             mr2 = rest[i] if i < n_legs - 2 else m2[n_legs - 1]
             prop = node.propagators[i]
             p_leg, p_rest, lw = t_channel(st.take(2), pa_i, pb, m2[i], mr2, prop.sampler(),
-                                          prop.mass ** 2)
+                                          prop.mass ** 2, first_cut if i == 0 else None)
             st.log_w = st.log_w + lw
             self._place(st, legs[i], p_leg, m2[i])
             pa_i = pa_i - p_leg
@@ -187,6 +209,7 @@ class DiagramMapping(FinalStateMapping):
 
     def _inv_tchain(self, st: _State, node: TChain, pa: Any, pb: Any) -> None:
         xp = st.xp
+        first_cut = self.first_block_pt_min(node) if node is self.diagram.root else None
         legs, n_legs = node.legs, len(node.legs)
         rs = xp.sqrt(mass2(pa + pb))
         mins = [self.diagram.min_mass(leg) for leg in legs]
@@ -215,7 +238,7 @@ class DiagramMapping(FinalStateMapping):
             mr2 = rest[i] if i < n_legs - 2 else m2[n_legs - 1]
             prop = node.propagators[i]
             rr, lw = t_channel_inverse(moms[i], pa_i, pb, prop.sampler(), prop.mass ** 2,
-                                       m2[i], mr2)
+                                       m2[i], mr2, first_cut if i == 0 else None)
             st.cols.append(rr)
             st.log_w = st.log_w + lw
             self._inv_place(st, legs[i], moms[i])
@@ -223,7 +246,21 @@ class DiagramMapping(FinalStateMapping):
         self._inv_place(st, legs[-1], moms[-1])
 
     def __repr__(self) -> str:
-        return f"DiagramMapping({self.diagram!r})"
+        cuts = f", pt_min={self.pt_min}" if self.pt_min else ""
+        return f"DiagramMapping({self.diagram!r}{cuts})"
+
+
+def _check_pt_min(pt_min: Mapping[int, float] | None, n: int) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for k, v in (pt_min or {}).items():
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+            raise ValueError(f"pt_min: final-state index must be an integer in 0..{n - 1}, "
+                             f"got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+            raise ValueError(f"pt_min[{k}] must be a finite number of GeV >= 0, got {v!r}")
+        if v > 0:
+            out[k] = float(v)
+    return out
 
 
 @fusable("phasespace-diagram-forward")

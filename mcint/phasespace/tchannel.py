@@ -6,6 +6,13 @@ of the exchanged particle, so a :class:`~.invariants.PowerLaw` flattens ``1/(M^2
 ``p_a`` may be off shell (spacelike), which is how t-channel chains recurse. Weight:
 
     dPhi_2 = dt dphi / (32 pi^2 |p_a*| sqrt(s)),   |p_a*| = momentum of p_a in the c.m. frame.
+
+**A transverse-momentum cut** ``pt_min`` (momentum of ``p_1`` transverse to ``p_a`` in the c.m.
+frame, which is the lab pT when both incoming momenta lie on the beam axis) is
+``|p_1*| sin(theta) >= pt_min``, i.e. ``|cos(theta)| <= c = sqrt(1 - pt_min^2 / |p_1*|^2)``: the
+range of ``t`` shrinks to ``base +- span c`` and every drawn point passes the cut, with the
+log-det of the narrowed map (the cut integral, no point wasted). Where ``|p_1*| <= pt_min`` no
+point passes: the weight is exactly zero (``log_weight = -inf``).
 """
 
 from __future__ import annotations
@@ -30,10 +37,11 @@ from .kinematics import (
 __all__ = ["t_channel", "t_channel_inverse"]
 
 
-def t_channel_frame(pa: Any, p: Any, m1sq: Any, m2sq: Any, prop_m2: float
-                    ) -> tuple[Any, ...]:
+def t_channel_frame(pa: Any, p: Any, m1sq: Any, m2sq: Any, prop_m2: float,
+                    pt_min: float | None = None) -> tuple[Any, ...]:
     """The frame of the block with total momentum ``p`` (``pa + pb``, or the 2->3 block's
-    ``pa + pb - p3``) and the range of ``x = prop_m2 - t``."""
+    ``pa + pb - p3``) and the range of ``x = prop_m2 - t`` (narrowed by ``pt_min``, module
+    docstring; the last entry flags the points where the cut leaves no range)."""
     xp = array_namespace(pa, p)
     s = mass2(p)
     rs = xp.sqrt(s)
@@ -44,27 +52,36 @@ def t_channel_frame(pa: Any, p: Any, m1sq: Any, m2sq: Any, prop_m2: float
     base = mass2(pa) + m1sq - 2.0 * pa_cm[:, 0] * e1
     span = 2.0 * ka * k1
     zero = xp.zeros_like(s)
-    x_lo = xp.maximum(prop_m2 - (base + span), zero)  # t_max at cos = +1
-    x_hi = prop_m2 - (base - span)
-    return p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi
+    empty, reach = None, span
+    if pt_min:
+        # |cos| <= c; where k1 <= pt_min nothing passes (c = 0 keeps the range finite)
+        ratio = pt_min / xp.where(k1 > 0, k1, xp.ones_like(k1))
+        empty = k1 <= pt_min
+        reach = span * xp.sqrt(xp.where(empty, zero, 1.0 - ratio * ratio))
+    x_lo = xp.maximum(prop_m2 - (base + reach), zero)  # t_max at cos = +c
+    x_hi = prop_m2 - (base - reach)
+    return p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi, empty
 
 
-def _log_weight(xp: Any, ld_t: Any, ka: Any, rs: Any) -> Any:
-    return ld_t + math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - xp.log(ka) - xp.log(rs)
+def _log_weight(xp: Any, ld_t: Any, ka: Any, rs: Any, empty: Any = None) -> Any:
+    lw = ld_t + math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - xp.log(ka) - xp.log(rs)
+    return lw if empty is None else xp.where(empty, -math.inf, lw)
 
 
 @fusable("phasespace-tchannel-forward")
 def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: InvariantSampler,
-              prop_m2: float = 0.0) -> tuple[Any, Any, Any]:
-    """``r (n, 2) = (r_t, r_phi)`` -> ``(p1, p2, log_weight)`` with ``p1 + p2 = pa + pb``.
+              prop_m2: float = 0.0, pt_min: float | None = None) -> tuple[Any, Any, Any]:
+    """``r (n, 2) = (r_t, r_phi)`` -> ``(p1, p2, log_weight)`` with ``p1 + p2 = pa + pb``;
+    ``pt_min``: only ``p1`` with at least this momentum transverse to ``pa`` (module docstring).
 
-    The numba backend fuses it for the built-in samplers (``kernels/ps_tchannel.py``).
+    The numba backend fuses it for the built-in samplers without ``pt_min``
+    (``kernels/ps_tchannel.py``).
     """
     xp = array_namespace(r, pa)
     z = xp.zeros_like(r[:, 0])
     m1sq, m2sq = m1sq + z, m2sq + z
-    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(pa, pa + pb, m1sq,
-                                                                           m2sq, prop_m2)
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi, empty = t_channel_frame(
+        pa, pa + pb, m1sq, m2sq, prop_m2, pt_min)
     x, ld_t = sampler.forward(r[:, 0], x_lo, x_hi)
     t = prop_m2 - x
     # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
@@ -75,20 +92,21 @@ def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Invariant
     v = xp.stack([k1 * sin_t * xp.cos(ph), k1 * sin_t * xp.sin(ph), k1 * cos_t], axis=1)
     v = rotate_from_z(v, pa_cm[:, 1:])
     p1 = boost(four(e1, v[:, 0], v[:, 1], v[:, 2]), p)
-    return p1, p - p1, _log_weight(xp, ld_t, ka, rs)
+    return p1, p - p1, _log_weight(xp, ld_t, ka, rs, empty)
 
 
 def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
-                      prop_m2: float = 0.0, m1sq: Any = None, m2sq: Any = None
-                      ) -> tuple[Any, Any]:
-    """Random numbers ``(n, 2)`` and the log-weight of :func:`t_channel` for a given ``p1``."""
+                      prop_m2: float = 0.0, m1sq: Any = None, m2sq: Any = None,
+                      pt_min: float | None = None) -> tuple[Any, Any]:
+    """Random numbers ``(n, 2)`` and the log-weight of :func:`t_channel` for a given ``p1``
+    (which must pass ``pt_min``)."""
     xp = array_namespace(p1, pa)
     m1sq = mass2(p1) if m1sq is None else m1sq + xp.zeros_like(p1[:, 0])
     m2sq = mass2(pa + pb - p1) if m2sq is None else m2sq + xp.zeros_like(p1[:, 0])
-    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(pa, pa + pb, m1sq,
-                                                                           m2sq, prop_m2)
+    p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi, empty = t_channel_frame(
+        pa, pa + pb, m1sq, m2sq, prop_m2, pt_min)
     t = mass2(pa - p1)
     r_t, ld_t = sampler.inverse(prop_m2 - t, x_lo, x_hi)
     v = rotate_to_z(boost_to_rest(p1, p)[:, 1:], pa_cm[:, 1:])
     r_phi = xp.atan2(v[:, 1], v[:, 0]) / (2 * math.pi) + 0.5
-    return xp.stack([r_t, r_phi], axis=1), _log_weight(xp, -ld_t, ka, rs)
+    return xp.stack([r_t, r_phi], axis=1), _log_weight(xp, -ld_t, ka, rs, empty)

@@ -52,7 +52,7 @@ _LOG_2PI = math.log(2 * math.pi)
 def _frame(pa: Any, pb: Any, p3: Any, m1sq: Any, m2sq: Any, prop_m2: float) -> tuple[Any, ...]:
     """Everything the block needs that does not depend on the random numbers."""
     xp = array_namespace(pa, pb, p3)
-    p, s, rs, pa_c, ka, k, e1, base, span, x_lo, x_hi = t_channel_frame(
+    p, s, rs, pa_c, ka, k, e1, base, span, x_lo, x_hi, _ = t_channel_frame(
         pa, pa + pb - p3, m1sq, m2sq, prop_m2)
     # p_3 in the rest frame of P, in the frame whose z axis is p_a there
     p3_c = boost_to_rest(p3, p)

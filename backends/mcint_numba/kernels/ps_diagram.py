@@ -36,8 +36,9 @@ class Unsupported(Exception):
 class _Program:
     """Emit the instructions of one channel (see :meth:`DiagramMapping._generate`)."""
 
-    def __init__(self, diagram: Diagram, rest: tuple[int, float, float]) -> None:
-        self.d, self.rest = diagram, rest
+    def __init__(self, diagram: Diagram, rest: tuple[int, float, float],
+                 first_cut: float = 0.0) -> None:
+        self.d, self.rest, self.first_cut = diagram, rest, first_cut
         self.ints: list[list[int]] = []
         self.floats: list[list[float]] = []
         self.n_s, self.n_v, self.col = 1, 2, 0  # V[0] = p_a, V[1] = p_b
@@ -134,8 +135,9 @@ class _Program:
             prop = node.propagators[i]
             code = self.code(prop.sampler())
             vl, vr = self.v(), self.v()
+            cut = self.first_cut if (i == 0 and node is self.d.root) else 0.0
             self.emit(TCHAN, [self.take(2), pa_i, 1, m2[i], mr2, code[0], vl, vr],
-                      (code[1], code[2], prop.mass ** 2))
+                      (code[1], code[2], prop.mass ** 2, cut))
             self.place(legs[i], vl, m2[i])
             vn = self.v()
             self.emit(VSUB, [vn, pa_i, vl])
@@ -183,11 +185,13 @@ def _optimise(ints: list[list[int]], out: list[int]) -> tuple[list[int], list[in
 
 
 @functools.lru_cache(maxsize=256)
-def compile_diagram(diagram: Diagram, rest: tuple[int, float, float]) -> tuple[Any, ...] | None:
+def compile_diagram(diagram: Diagram, rest: tuple[int, float, float], first_cut: float = 0.0
+                    ) -> tuple[Any, ...] | None:
     """``(ints, floats, n_scalar, n_vector, out_registers, n_columns, n_once)``, or ``None``
     for a diagram with a sampler the kernels do not know; the first ``n_once`` instructions are
-    the constants (run once per call)."""
-    prog = _Program(diagram, rest)
+    the constants (run once per call). ``first_cut``: the pT cut of a root t-channel chain's
+    first block (``DiagramMapping``'s ``pt_min``, 0: none)."""
+    prog = _Program(diagram, rest, first_cut)
     try:
         if isinstance(diagram.root, Decay):
             v = prog.v()
@@ -259,7 +263,7 @@ def run_program(r, pa, pb, ins, cst, n_s, n_v, out_reg, n_once, out, lw):  # pra
                 e, x, y, z, lwt = M.t_channel(
                     r[ev, a], r[ev, a + 1], V[va, 0], V[va, 1], V[va, 2], V[va, 3],
                     V[vb, 0], V[vb, 1], V[vb, 2], V[vb, 3], S[ins[k, 4]], S[ins[k, 5]],
-                    ins[k, 6], cst[k, 0], cst[k, 1], cst[k, 2])
+                    ins[k, 6], cst[k, 0], cst[k, 1], cst[k, 2], cst[k, 3])
                 V[v1, 0], V[v1, 1], V[v1, 2], V[v1, 3] = e, x, y, z
                 for j in range(4):
                     V[v2, j] = (V[va, j] + V[vb, j]) - V[v1, j]
@@ -279,7 +283,7 @@ def lone_t_channel(prog: tuple[Any, ...]) -> tuple[Any, ...] | None:
     if ins.shape[0] != n_once + 1 or out_reg.shape[0] != 2:
         return None
     row = ins[n_once]
-    if row[0] != TCHAN or row[2] != 0 or row[3] != 1:
+    if row[0] != TCHAN or row[2] != 0 or row[3] != 1 or cst[n_once, 3] != 0.0:
         return None
     consts = {int(ins[k, 1]): float(cst[k, 0]) for k in range(n_once)}
     consts[ZERO] = 0.0
@@ -311,7 +315,9 @@ def program_for(mapping: Any) -> tuple[Any, ...] | None:
     if type(mapping) is not DiagramMapping:
         return None
     rest = M.sampler_code(mapping.rest_sampler)
-    return None if rest is None else compile_diagram(mapping.diagram, rest)
+    root = mapping.diagram.root
+    cut = (mapping.first_block_pt_min(root) or 0.0) if isinstance(root, TChain) else 0.0
+    return None if rest is None else compile_diagram(mapping.diagram, rest, cut)
 
 
 @kernel("phasespace-diagram-forward")

@@ -240,13 +240,23 @@ def t_channel_momentum(x, sp, cp, q0, q1, q2, q3, rs, b1, b2, b3, k1, e1, base, 
 
 
 @inline
-def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, c1, prop_m2
-              ):  # pragma: no cover - compiled
+def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, c1, prop_m2,
+              pt_min):  # pragma: no cover - compiled
     """One event of :func:`~mcint.phasespace.tchannel.t_channel`: ``(p1 components, log_weight)``
     for ``p_a = a``, ``p_b = pb``; ``p2 = p_a + p_b - p1`` is the caller's. Used inside
-    t-channel lines (:mod:`.ps_diagram`); a lone block runs :func:`t_channel_block`."""
+    t-channel lines (:mod:`.ps_diagram`); a lone block runs :func:`t_channel_block`.
+    ``pt_min > 0`` narrows ``|cos(theta)|`` to ``sqrt(1 - pt_min^2 / k1^2)`` (zero weight where
+    ``k1 <= pt_min``), as the reference does."""
     q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(
         a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2)
+    empty = False
+    if pt_min > 0.0:
+        empty = k1 <= pt_min
+        ratio = pt_min / (k1 if k1 > 0.0 else 1.0)
+        reach = 0.0 if empty else span * math.sqrt(1.0 - ratio * ratio)
+        x_lo = prop_m2 - (base + reach)
+        x_lo = 0.0 if x_lo < 0.0 else x_lo
+        x_hi = prop_m2 - (base - reach)
     if kind == UNIFORM:  # the common flat |t|: one log for the whole weight
         width = x_hi - x_lo
         x, ld_t = x_lo + width * r0, 0.0
@@ -261,7 +271,7 @@ def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, 
     sp, cp = math.sin(ph), math.cos(ph)
     e, x1, y1, z1 = t_channel_momentum(x, sp, cp, q0, q1, q2, q3, rs, b1, b2, b3, k1, e1,
                                        base, span, prop_m2)
-    return e, x1, y1, z1, log_w
+    return e, x1, y1, z1, (-math.inf if empty else log_w)
 
 
 @jit

@@ -53,9 +53,9 @@ def rows(r0, r1, pa, pb, m1, st1, m2, st2, kind, c0, c1, prop_m2, p1, p2, lw
 
 @kernel("phasespace-tchannel-forward")
 def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Any,
-              prop_m2: float = 0.0) -> Any:
+              prop_m2: float = 0.0, pt_min: float | None = None) -> Any:
     code = M.sampler_code(sampler)
-    if code is None or not (M.is_f64(pa, None, 4) and M.is_f64(pb, pa.shape[0], 4)
+    if pt_min or code is None or not (M.is_f64(pa, None, 4) and M.is_f64(pb, pa.shape[0], 4)
                             and M.is_f64(r, pa.shape[0], None) and r.shape[1] >= 2):
         return NotImplemented
     n = r.shape[0]
