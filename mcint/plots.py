@@ -438,18 +438,20 @@ def plot_events(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     ``N integral_bin(density) / sigma_total``, and the ratio. An npz file of points (no
     particles) gives its marginals and weight distribution instead.
     """
+    from .events import EventFileError
     from .events.read import read_events
 
     plt = _plt()
     ev = read_events(path)
+    # the file's content, not a failure: an EventFileError naming it (mcint plot: exit 2)
+    if len(ev) == 0:
+        raise EventFileError(f"{str(ev.path)!r} holds no events to plot")
+    if ev.momenta is None and ev.x is None:
+        raise EventFileError(f"{str(ev.path)!r} holds neither particles nor points to plot")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = _stem(ev.path)
-    if len(ev) == 0:
-        raise ValueError(f"{str(ev.path)!r} holds no events to plot")
     if ev.momenta is None:
-        if ev.x is None:
-            raise ValueError(f"{str(ev.path)!r} holds neither particles nor points")
         return [plot_marginals(ev.x, out / f"{stem}.marginals.png", ev.weights),
                 plot_weights(ev.weights, out / f"{stem}.weights.png")]
     title = f"{stem}: {len(ev)} events"

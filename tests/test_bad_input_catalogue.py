@@ -189,7 +189,7 @@ def test_14_channel_mismatches(mode, match):
 # -- 15-16: options, backends ----------------------------------------------------------------
 @pytest.mark.parametrize("make,match", [
     (lambda: VEGAS(g, 2).integrate(-5), "calls must be an integer >= 10, got -5"),
-    (lambda: VEGAS(g, 2, alpha=-1), "alpha must be a finite number >= 0, got -1"),
+    (lambda: VEGAS(g, 2, alpha=-1), r"alpha \(the map damping exponent\) must be a number in \[0, 10\], got -1"),
     (lambda: VEGAS(g, 2, beta=2), r"beta must be in \[0, 1\], got 2"),
     (lambda: VEGAS(g, 2, dtype="float16"), "dtype must be 'float64' or 'float32'"),
     (lambda: VEGAS(g, 2, nonfinite="ignore"), "nonfinite must be one of"),
@@ -542,8 +542,9 @@ def test_32_the_nan_advice_is_an_option_the_integrator_takes():
     with pytest.raises(NonFiniteIntegrandError, match=r"pass nonfinite='zero' to count them"):
         Integrator(f, 2, seed=0, **SMALL).train(500)
     it = Integrator(f, 2, seed=0, nonfinite="zero", **SMALL)
-    it.train(500)
-    assert it.nonfinite_points > 0 and np.isfinite(it.integrate(500).value)
+    with pytest.warns(RuntimeWarning, match="counted as zero"):     # row 2
+        it.train(500)
+        assert it.nonfinite_points > 0 and np.isfinite(it.integrate(500).value)
 
 
 def test_33_calls_are_a_total_budget_with_at_least_10_per_iteration():
@@ -581,7 +582,7 @@ def test_34_options_that_were_taken_as_given(make, match):
         make()
 
 
-# -- C1-C14: the command line's runs, resume and messages --------------------------------------
+# -- C1-C16: the command line's runs, resume and messages --------------------------------------
 CLI_FAST = ["--train-calls", "4000", "--integrate-calls", "4000", "--calibration-calls",
             "20000", "--progress", "none", "--no-plot"]
 
@@ -627,6 +628,89 @@ def test_36_unweighting_seeds_are_checked_like_the_integrators(seed):
         next(unweighted_events(v, 5, w_max=2.0, seed=seed))
     # a Generator stays a valid source of the accept/reject numbers
     assert unweight(w, seed=np.random.default_rng(1)).indices.size > 0
+
+
+def test_02_nis_nonfinite_zero_warns_once_per_call_with_the_count():
+    pytest.importorskip("torch")
+    f = lambda x: np.where(x[:, 0] > 0.9, np.nan, 1.0)  # noqa: E731
+    it = Integrator(f, 2, seed=0, nonfinite="zero", **SMALL)
+    for call in (lambda: it.train(256), lambda: it.integrate(1000), lambda: it.sample(500)):
+        before = it.nonfinite_points
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call()
+        # before: not a word (the NIS integrator swallowed the integrand's warnings)
+        msgs = [str(w.message) for w in got if issubclass(w.category, RuntimeWarning)]
+        new = it.nonfinite_points - before
+        assert new > 0 and len(msgs) == 1, msgs
+        assert f"the integrand returned {new} non-finite value(s); counted as zero" in msgs[0]
+
+
+# -- 37-40: budgets, options and sizes that failed later or silently -------------------------
+def test_37_train_with_fewer_calls_than_one_batch_warns():
+    pytest.importorskip("torch")
+    from mcint import SamplerWarning
+
+    it = Integrator(g, 2, seed=0, vegas_init=False, **SMALL)
+    # before: no step, no word; the model stayed untrained
+    with pytest.warns(SamplerWarning, match=r"train\(calls=10\) made no optimisation step: 10 "
+                                            r"calls are fewer than one step's batch \(64\); the "
+                                            r"sampler is untrained \(give calls >= 64\)"):
+        it.train(10)
+    assert it.step == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SamplerWarning)
+        it.train(64)                    # one whole batch: one step, no warning
+    assert it.step >= 1
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"clip": 0}, r"clip \(the gradient-norm clip\) must be None \(off\) or a finite number > 0, "
+                  r"got 0"),
+    ({"clip": -1}, r"clip .* got -1"),
+    ({"clip": float("nan")}, r"clip .* got nan"),
+    ({"clip": float("inf")}, r"clip .* got inf"),
+    ({"clip": 10**400}, r"clip .* got 1000"),
+    ({"clip": True}, r"clip .* got True"),
+    ({"lr": 10**400}, r"lr must be a finite number > 0, got 1000"),
+    ({"schedule": "abc"}, r"unknown lr schedule 'abc'; choose one of \['constant', 'cosine', "
+                          r"'exponential', 'onecycle'\] or pass a callable"),
+], ids=["clip-0", "clip-neg", "clip-nan", "clip-inf", "clip-huge", "clip-bool", "lr-huge",
+        "schedule"])
+def test_38_training_options_checked_at_construction(kw, match):
+    # before: accepted, then ValueError/OverflowError at the first train() (or, for
+    # schedule, at the first step)
+    with pytest.raises(ValueError, match=match):
+        Integrator(g, 2, **kw)
+    Integrator(g, 2, clip=2**70, schedule=lambda t: 1.0)   # a big finite clip is a clip
+
+
+@pytest.mark.parametrize("alpha", [2**70, 1000, 10.5, float("nan"), float("inf"), -1, True, "1"])
+def test_39_vegas_alpha_bounded(alpha):
+    ALPHA_MAX = 10.0    # noqa: N806 (mcint.vegas.map.ALPHA_MAX, the documented bound)
+    # before: 2**70 -> ZeroDivisionError in the numba adapt kernel, a NaN grid on numpy;
+    # 1000 the same
+    with pytest.raises(ValueError, match=r"alpha \(the map damping exponent\) must be a "
+                                         rf"number in \[0, {ALPHA_MAX:g}\], got "):
+        VEGAS(g, 2, alpha=alpha)
+    with pytest.raises(ValueError, match=r"alpha \(the map damping exponent\)"):
+        AdaptiveMap(2).adapt(alpha=alpha)
+    v = VEGAS(g, 2, alpha=ALPHA_MAX, seed=0)     # the bound itself adapts to a finite grid
+    v.train(4000, nitn=4)
+    assert np.isfinite(np.asarray(v.map.grid)).all()
+
+
+def test_40_vegas_absurd_sizes_get_a_memory_message():
+    v = VEGAS(g, 2, seed=0)
+    v.train(2000, nitn=2)
+    with open("/proc/sys/vm/overcommit_memory") if os.path.exists(
+            "/proc/sys/vm/overcommit_memory") else io.StringIO("1") as fh:
+        if fh.read().strip() == "1":
+            pytest.skip("memory overcommit always on: a huge allocation would not fail at once")
+    # before: MemoryError: Unable to allocate 7.28 TiB ... and nothing else
+    with pytest.raises(MemoryError, match=r"sample\(1000000000000\) ran out of memory \(.*\); "
+                                          r"draw fewer points per call"):
+        v.sample(10**12)
 
 
 @pytest.mark.parametrize("target,file", [("camel", "events.npz"),
@@ -935,6 +1019,54 @@ def test_C13_help_defaults_card_keys_and_vegas_resume(tmp_path, capsys):
     assert all(f"\n  {k} " in card for k in FIELDS)
     rc, _, err = _cli(capsys, "run", "--resume", _fake_run(tmp_path / "v", sampler="vegas"))
     assert rc == 2 and "uses VEGAS, which keeps no checkpoint" in err[0], err
+
+
+
+
+def test_C13_vegas_resume_prints_the_command_to_start_it_again(tmp_path, capsys):
+    d = _fake_run(tmp_path / "v x", integrand="ee-mumu", sampler="vegas")
+    rc, _, err = _cli(capsys, "run", "--resume", d)
+    # before: "start it again with `mcint run ... --force`", a literal "..."
+    assert rc == 2 and len(err) == 1, err
+    assert "..." not in err[0]
+    want = f"`mcint run ee-mumu --sampler vegas --backend numpy --seed 3 --events 10 " \
+           f"--out '{d}' --force`"
+    assert err[0].endswith(want), err
+
+
+def test_C15_unknown_example_lists_every_example(capsys):
+    import subprocess
+    import sys
+
+    rc, out, _ = _cli(capsys, "examples")
+    listed = [ln.split()[0] for ln in out.splitlines()[1:] if ln.strip()]
+    # a fresh process: nothing registered on first use yet
+    p = subprocess.run([sys.executable, "-m", "mcint.cli", "run", "nosuchexample"],
+                       capture_output=True, text=True, timeout=120)
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    # before: the error's list left out w2j, which `mcint examples` shows
+    assert rc == 0 and p.returncode == 2 and "w2j" in listed, listed
+    assert len(err) == 1 and err[0].endswith("built-in examples: " + ", ".join(listed)), err
+
+
+def test_C16_nonfinite_flag_and_summary_line(tmp_path, capsys):
+    (tmp_path / "nanf.py").write_text(
+        "import numpy as np\n"
+        "def f(x):\n"
+        "    return np.where(x[:, 0] > 0.95, np.nan, 1.0 + x[:, 1])\n")
+    args = [f"{tmp_path / 'nanf.py'}:f", "--dims", "2", "--sampler", "vegas", "--train-calls",
+            "20000", "--events", "20", "--no-plot", "--progress", "none"]
+    rc, _, err = _cli(capsys, "run", *args, "--out", tmp_path / "r")
+    assert rc == 1 and "non-finite" in err[0] and "nonfinite='zero'" in err[0], err
+    # before: no --nonfinite flag ("unrecognized arguments"), and a card's nonfinite went to
+    # sampler_options, with raw RuntimeWarnings per batch on stderr
+    rc, out, err = _cli(capsys, "run", *args, "--out", tmp_path / "z", "--nonfinite", "zero")
+    rep = json.loads((tmp_path / "z" / "run.json").read_text())
+    n = rep["metrics"]["nonfinite_points"]
+    assert rc == 0 and err == [] and n > 0 and rep["options"]["nonfinite"] == "zero", err
+    assert f"nonfinite       {n} integrand values were NaN/inf and counted as zero" in out
+    rc, _, err = _cli(capsys, "run", *args, "--out", tmp_path / "b", "--nonfinite", "skip")
+    assert rc == 2 and "--nonfinite: invalid choice: 'skip'" in err[0], err
 
 
 def test_C14_quickstart_blocks_each_run_alone():
@@ -1273,3 +1405,76 @@ def test_F11_damaged_event_files_are_an_input_error_for_mcint_plot(tmp_path, cap
         # before: status 1 and "(MCINT_DEBUG=1 shows the traceback)", as for a crash
         assert rc == 2 and len(err) == 1 and name in err[0], (name, rc, err)
         assert "MCINT_DEBUG" not in err[0], err
+
+
+def test_F6_mcint_info_runs_the_loaders_array_checks(files, tmp_path, capsys):
+    def nan_weight(meta, arrays):
+        k = "flow0:couplings.0.w1"
+        arrays[k] = arrays[k].copy()
+        arrays[k][0, 0] = np.nan
+
+    def inf_grid(meta, arrays):
+        arrays["grid"] = arrays["grid"].copy()
+        arrays["grid"][0, 1] = np.inf
+
+    # before: exit 0 and a description of a model that no loader accepts
+    p = _rewrite(files / "ck.npz", tmp_path / "nan.npz", edit_arrays=nan_weight)
+    assert _info(capsys, p).endswith("nan.npz: array 'flow0:couplings.0.w1' holds 1 NaN/inf "
+                                     "value(s) (a diverged or corrupted model; it cannot be "
+                                     "used)")
+    p = _rewrite(files / "v.npz", tmp_path / "vinf.npz", edit_arrays=inf_grid)
+    assert _info(capsys, p).endswith("vinf.npz: not a usable VEGAS file: array 'grid': grid "
+                                     "must be finite")
+    from mcint.cli import main
+
+    assert main(["info", str(files / "ck.npz")]) == 0      # a good model is still described
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("model,key,value,match", [
+    ("ck.npz", "clip", 0, r"its options do not build an Integrator .*: clip \(the "
+                          r"gradient-norm clip\) must be None \(off\) or a finite number > 0, "
+                          r"got 0"),
+    ("ck.npz", "schedule", "abc", r"its options do not build an Integrator .*: unknown lr "
+                                  r"schedule 'abc'"),
+    ("v.npz", "alpha", 1000, r"not a usable VEGAS file: its settings do not build a VEGAS: "
+                             r"alpha \(the map damping exponent\) must be a number in \[0, "
+                             r"10\], got 1000"),
+    ("v.npz", "alpha", 2**70, r"not a usable VEGAS file: its settings do not build a VEGAS: "
+                              r"alpha"),
+], ids=["ck-clip", "ck-schedule", "v-alpha", "v-alpha-huge"])
+def test_F12_option_values_the_constructor_refuses(files, tmp_path, model, key, value, match):
+    def edit(meta, arrays):
+        (meta["options"] if model == "ck.npz" else meta)[key] = value
+
+    p = _rewrite(files / model, tmp_path / "bad.npz", edit_arrays=edit)
+    # before: loaded; training failed later (clip, schedule) or adapting divided by zero
+    # (alpha) with no file named
+    with pytest.raises(ModelFileError, match="bad.npz: " + match):
+        (Integrator.resume if model == "ck.npz" else VEGAS.load)(p, g)
+
+
+def test_F13_event_files_without_events_for_mcint_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from mcint.cli import main
+    from mcint.events import open_writer, write_npz
+    from mcint.events.particles import RunInfo
+
+    names = ["e.lhe", "e.npz", "x.npz"]
+    for name in names[:2]:
+        open_writer(tmp_path / name, RunInfo(1.0, 0.1, beams=(11, -11),
+                                             energies=(45.0, 45.0))).close()
+    write_npz(tmp_path / "x.npz", np.zeros((0, 2)), np.zeros(0))
+    try:
+        import h5py  # noqa: F401
+        open_writer(tmp_path / "e.lheh5", RunInfo(1.0, 0.1)).close()
+        names.append("e.lheh5")
+    except ImportError:
+        pass
+    for name in names:
+        rc = main(["plot", str(tmp_path / name), "--out", str(tmp_path / "plots")])
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        # before: ValueError from mcint.plots, exit 1 with the MCINT_DEBUG hint
+        assert rc == 2 and len(err) == 1, (name, rc, err)
+        assert err[0].endswith(f"{name}' holds no events to plot") and "MCINT_DEBUG" not in err[0]
+    assert not (tmp_path / "plots").exists()

@@ -31,7 +31,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .config import ConfigError, RunConfig, apply, card_keys_text, did_you_mean, load_config
+from .config import (
+    NONFINITE,
+    ConfigError,
+    RunConfig,
+    apply,
+    card_keys_text,
+    did_you_mean,
+    load_config,
+)
 from .config import option_help as _h
 from .resume import Interrupted, Terminated, exit_code
 
@@ -134,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write no plots")
     r.add_argument("--no-save-model", dest="save_model", action="store_const", const=False,
                    default=None, help="do not write model.npz")
+    r.add_argument("--nonfinite", choices=NONFINITE, help=_h("nonfinite"))
     _add_common(r)
 
     s = sub.add_parser("sample", help="write events from a saved model (no torch needed)",
@@ -255,10 +264,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_examples(args: argparse.Namespace) -> int:
     from .. import examples
-    from ..amplitudes.example import register_examples
 
-    examples.names()      # the others first
-    register_examples()   # built on first use elsewhere (0.2 s), listed here
     rows = []
     for name in examples.names():
         ex = examples.get(name)

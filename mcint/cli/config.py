@@ -12,6 +12,7 @@ A run card holds the same options as ``mcint run``'s flags (dashes or underscore
     events = 10000
     out = "out/camel"            # relative to the card's folder, like a file.py integrand
     checkpoint_every = 50        # training steps between out/camel/checkpoint.npz updates
+    nonfinite = "raise"          # NaN/inf integrand values: "raise", or "zero" to count as 0
 
     [sampler_options]            # passed to mcint.Integrator / mcint.VEGAS
     batch_size = 2048
@@ -40,6 +41,8 @@ from typing import Any
 
 SAMPLERS = ("nis", "vegas")
 FORMATS = ("lhe", "lheh5", "npz")
+#: what ``nonfinite`` may be (the samplers' option of the same name)
+NONFINITE = ("raise", "zero")
 
 
 class ConfigError(ValueError):
@@ -72,6 +75,8 @@ class RunConfig:
     checkpoint: bool = True
     save_model: bool = True
     progress: str = "auto"
+    #: NaN/inf integrand values: "raise" stops the run, "zero" counts them as 0 (and says so)
+    nonfinite: str = "raise"
     sampler_options: dict[str, Any] = field(default_factory=dict)
     #: directory of the run card (relative file targets are looked up there first)
     base_dir: str = "."
@@ -102,6 +107,9 @@ class RunConfig:
         _int(self, "checkpoint_every", 1, what="checkpoint_every (training steps)")
         if not isinstance(self.checkpoint, bool):
             raise ConfigError(f"checkpoint must be true or false; got {self.checkpoint!r}")
+        if self.nonfinite not in NONFINITE:
+            raise ConfigError(f"nonfinite must be one of {', '.join(NONFINITE)}; got "
+                              f"{self.nonfinite!r}{did_you_mean(str(self.nonfinite), NONFINITE)}")
         if self.progress not in ("auto", "bar", "plain", "none"):
             raise ConfigError(f"progress must be auto, bar, plain or none; got {self.progress!r}")
         if not isinstance(self.sampler_options, dict):
@@ -147,6 +155,8 @@ MEANING = {
     "checkpoint": "write training checkpoints",
     "save_model": "write model.npz (for `mcint sample`)",
     "progress": "progress display: auto, bar, plain or none",
+    "nonfinite": "NaN/inf integrand values: raise (stop with an error naming the point) or "
+                 "zero (count them as 0; the summary says how many)",
     "sampler_options": "table of keyword arguments of mcint.Integrator / mcint.VEGAS (VEGAS: "
                        "nitn = training iterations)",
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, apply
+from .config import FIELDS, ConfigError, RunConfig, apply
 
 CHECKPOINT_FILE = "checkpoint.npz"
 #: options that may differ in the resumed process (they do not change any number); others
@@ -113,7 +113,46 @@ def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     return rep, opts, status
 
 
-def _check_resumable(rep: dict[str, Any], status: str, run: Path, ck: Path) -> None:
+def _current_out(run: Path, prefix: str, opts: dict[str, Any]) -> str:
+    """The run's --out where the run is now (the directory may have moved since)."""
+    orig = Path(str(opts.get("out", "")))
+    return str(run.parent / orig.name) if prefix else str(run.parent)
+
+
+#: flags of run options that are true/false switches, by (option, value)
+_SWITCHES = {("plot", True): "--plot", ("plot", False): "--no-plot",
+             ("checkpoint", False): "--no-checkpoint", ("save_model", False): "--no-save-model"}
+
+
+def rerun_command(rep: dict[str, Any], opts: dict[str, Any], out: str) -> str:
+    """The ``mcint run`` command that starts the recorded run again over its outputs: the
+    target, the run's resolved sampler, backend and seed, every recorded option that differs
+    from the default, ``--out`` and ``--force``."""
+    import shlex
+
+    default = RunConfig()
+    given = {**opts, "sampler": rep.get("sampler") or opts.get("sampler"),
+             "backend": recorded_backend(rep), "seed": opts.get("seed", rep.get("seed"))}
+    words = ["mcint", "run", str(opts.get("integrand"))]
+    for name in FIELDS:
+        v = given.get(name)
+        if name in ("integrand", "out", "progress", "sampler_options") or v is None:
+            continue
+        if isinstance(v, bool):
+            flag = _SWITCHES.get((name, v))
+            words += [flag] if flag and v != getattr(default, name) else []
+        elif name in ("sampler", "backend", "seed") or v != getattr(default, name):
+            words += [f"--{name.replace('_', '-')}", str(v)]
+    words += ["--out", out, "--force"]
+    cmd = " ".join(shlex.quote(w) for w in words)
+    extra = opts.get("sampler_options")
+    if extra and not str(opts.get("integrand")).endswith(".toml"):
+        cmd += f" (with sampler_options {extra!r} in a run card: they have no flag)"
+    return cmd
+
+
+def _check_resumable(rep: dict[str, Any], status: str, run: Path, ck: Path,
+                     opts: dict[str, Any], prefix: str) -> None:
     """A finished run, a VEGAS run or a run without checkpoint cannot continue."""
     where = str(run.parent)
     if status == "done":
@@ -122,7 +161,7 @@ def _check_resumable(rep: dict[str, Any], status: str, run: Path, ck: Path) -> N
     if rep.get("sampler") == "vegas":
         raise ConfigError(f"cannot resume: the run in {where!r} uses VEGAS, which keeps no "
                           "checkpoint (it retrains in seconds): start it again with "
-                          "`mcint run ... --force`")
+                          f"`{rerun_command(rep, opts, _current_out(run, prefix, opts))}`")
     if not ck.is_file():
         raise ConfigError(f"cannot resume: no checkpoint {ck.name!r} in {where!r} (stopped "
                           "before its first checkpoint, or run with --no-checkpoint); start "
@@ -171,7 +210,7 @@ def load_resume(spec: str, overrides: dict[str, Any],
     run, prefix = _find_run_json(spec)
     rep, opts, status = _read_run(run)
     ck = run.parent / f"{prefix}{CHECKPOINT_FILE}"
-    _check_resumable(rep, status, run, ck)
+    _check_resumable(rep, status, run, ck, opts, prefix)
     backend = recorded_backend(rep)
     _check_overrides(overrides, opts, backend)
     if not trust_run_file:
@@ -187,8 +226,7 @@ def load_resume(spec: str, overrides: dict[str, Any],
     cfg.backend = backend or cfg.backend
     cfg.sampler = rep.get("sampler") or cfg.sampler
     # the directory may have moved since: write where it is now
-    orig = Path(str(opts.get("out", "")))
-    cfg.out = str(run.parent / orig.name) if prefix else str(run.parent)
+    cfg.out = _current_out(run, prefix, opts)
     apply(cfg, {k: v for k, v in overrides.items() if k in RESUMABLE_OVERRIDES},
           source="command line")
     add_run_cwd(rep, cfg.integrand)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,11 @@ from .rundir import (
 from .target import Target, resolve, runs_code
 from .training import (
     DEFAULT_TRAIN_CALLS,
+    NONFINITE_WARNING,
     choose_sampler,
     integrate,
     make_sampler,
+    nonfinite_points,
     raised_calls,
     train,
     train_history,
@@ -105,8 +108,10 @@ def run(cfg: RunConfig, out_stream: Any = None, resume: ResumeState | None = Non
         require_matplotlib()
     lock = claim_outputs(lay, output_names(lay), force, resume is not None)
     try:
-        return _run_claimed(cfg, out_stream, resume, target, backend, kind, fmt, lay, want_plot,
-                            t_all)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", NONFINITE_WARNING, RuntimeWarning)
+            return _run_claimed(cfg, out_stream, resume, target, backend, kind, fmt, lay,
+                                want_plot, t_all)
     finally:
         lock.release()
 
@@ -250,6 +255,7 @@ def _finish(rep: Report, cfg: RunConfig, target: Target, sampler: Any, kind: str
 
     rep.files = files
     rep.timing = timing
+    rep.metrics["nonfinite_points"] = nonfinite_points(sampler)   # training to events
     write_json(lay.file(RUN_FILE), asdict(rep))
 
     if want_plot is not False:

@@ -198,6 +198,24 @@ def _sample_claimed(cfg: RunConfig, model: Path, rep0: dict[str, Any], target: A
     return 0
 
 
+def _check_model(model: Path, kind: Any) -> None:
+    """The checks the loader of a model of ``kind`` runs before it needs the integrand
+    (schema, sizes, finite parameters, grids): a model ``mcint info`` describes is one that
+    loads. Other kinds get the header's checks only."""
+    from ..serialize import load
+
+    if kind == "nis-checkpoint":
+        from ..nis.checkpoint import check_stored as check_nis
+
+        meta, arrays = load(str(model), expect_kind=kind)
+        check_nis(meta, arrays, str(model))
+    elif kind == "vegas":
+        from ..vegas.integrator import check_stored as check_vegas
+
+        meta, arrays = load(str(model), expect_kind=kind)
+        check_vegas(meta, arrays, f"{model}: not a usable VEGAS file")
+
+
 def info(args: argparse.Namespace) -> int:
     model, run_json, rep = find_run(args.model)
     if model is not None:
@@ -205,6 +223,7 @@ def info(args: argparse.Namespace) -> int:
 
         try:
             head = read_header(str(model))
+            _check_model(model, head.get("kind"))
         except (ModelFileError, OSError) as exc:  # the message names the file
             raise ConfigError(str(exc)) from None
         print(f"model file      {model}")

@@ -86,6 +86,9 @@ def format_summary(rep: dict[str, Any]) -> str:
                      f"{format_value(s_uw, e_uw)}{unit}")
         if uw.get("negative_fraction"):
             lines.append(f"negative events {_pct(uw['negative_fraction'])}")
+    if m.get("nonfinite_points"):
+        lines.append(f"nonfinite       {m['nonfinite_points']} integrand values were NaN/inf "
+                     "and counted as zero (nonfinite = zero)")
     if "cut_efficiency" in m:
         lines.append(f"cut efficiency  {_pct(m.get('cut_efficiency'))} of the calibration points")
     ev = rep.get("events", {})

@@ -75,10 +75,6 @@ def _not_a_target(spec: str) -> str | None:
 def _example(spec: str, dims: int | None) -> Target:
     from .. import examples
 
-    if spec == "w2j":  # the multi-jet example of mcint.amplitudes (built on first use)
-        from ..amplitudes.example import register_examples
-
-        register_examples()
     try:
         ex = examples.get(spec)
     except examples.UnknownExample as exc:

@@ -4,9 +4,11 @@ progress display, and its integration."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
+from ..health import SamplerWarning
 from .config import ConfigError, RunConfig
 from .progress import Progress
 from .target import Target
@@ -59,6 +61,8 @@ def choose_sampler(cfg: RunConfig, target: Target) -> str:
 def make_sampler(kind: str, target: Target, cfg: RunConfig, backend: Any) -> Any:
     opts = dict(target.example.defaults.get("sampler_options", {}) if target.example else {})
     opts.update(cfg.sampler_options)
+    if cfg.nonfinite != "raise":   # the flag (or card key) over sampler_options' nonfinite
+        opts["nonfinite"] = cfg.nonfinite
     try:
         if kind == "vegas":
             from ..vegas import VEGAS
@@ -114,8 +118,12 @@ def train(sampler: Any, kind: str, calls: int, mode: str, checkpoint: Path | Non
                 fields["integral"] = format_value(row["integral"], row["error"])
             bar.update(0 if st.buffered else 1, **fields)
 
-        sampler.train(calls, callback=cb, checkpoint_path=None if checkpoint is None
-                      else str(checkpoint), checkpoint_every=checkpoint_every)
+        with warnings.catch_warnings():
+            # "made no optimisation step": the run's summary says it (raised_calls)
+            warnings.filterwarnings("ignore", message=r"train\(calls=\d+\) made no",
+                                    category=SamplerWarning)
+            sampler.train(calls, callback=cb, checkpoint_path=None if checkpoint is None
+                          else str(checkpoint), checkpoint_every=checkpoint_every)
         bar.update(to=steps)
     # the sampler's own log spans every process of a resumed run
     return [_history_row(r) for r in getattr(sampler, "log", [])]
@@ -149,6 +157,19 @@ def raised_calls(option: str, asked: int, used: Any, kind: str) -> str | None:
         return None
     return (f"{option} {asked} was raised to {int(used)} integrand calls, the least the "
             f"{kind.upper()} sampler does")
+
+
+def nonfinite_points(sampler: Any) -> int:
+    """NaN/inf integrand values the sampler counted as zero so far (``nonfinite="zero"``)."""
+    n = getattr(sampler, "nonfinite_points", None)          # NIS
+    if n is None:
+        n = getattr(getattr(sampler, "integrand", None), "nonfinite_count", 0)   # VEGAS
+    return int(n or 0)
+
+
+#: the samplers' warnings about NaN/inf counted as zero: a run counts them instead (the
+#: summary's "nonfinite" line, run.json's metrics.nonfinite_points)
+NONFINITE_WARNING = r".*non-finite value\(s\).*counted as zero"
 
 
 def train_history(sampler: Any) -> list[dict[str, Any]]:

@@ -121,17 +121,35 @@ def _load_physics() -> None:
         register(ex)
 
 
+#: examples whose module registers them on first use (building them takes a while):
+#: ``name -> "module:function"`` that registers ``name``. :func:`names` lists them, so the
+#: list of built-in examples is one list wherever it is shown
+_LAZY: dict[str, str] = {"w2j": "mcint.amplitudes.example:register_examples"}
+
+
+def _load_lazy(name: str) -> None:
+    import importlib
+
+    mod, _, fn = _LAZY[name].partition(":")
+    try:
+        getattr(importlib.import_module(mod), fn)()
+    except ImportError:   # its module is not part of this build
+        _LAZY.pop(name, None)
+
+
 def names() -> list[str]:
-    """Names of the built-in examples."""
+    """Names of the built-in examples (those built on first use included)."""
     _load_physics()
-    return list(_REGISTRY)
+    return list(_REGISTRY) + [n for n in _LAZY if n not in _REGISTRY]
 
 
 def get(name: str) -> Example:
     """The example called ``name``; :class:`UnknownExample` lists the valid names."""
     _load_physics()
+    if name not in _REGISTRY and name in _LAZY:
+        _load_lazy(name)
     try:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownExample(f"unknown example {name!r}; built-in examples: "
-                             f"{', '.join(_REGISTRY)}") from None
+                             f"{', '.join(names())}") from None

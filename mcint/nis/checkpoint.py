@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -93,8 +94,7 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     ``overrides`` replace stored options (e.g. callables stored by name)."""
     meta, arrays = serialize.load(path, expect_kind=KIND)
     where = os.fspath(path)
-    opts, st = _checked_meta(meta, where)
-    _check_network_sizes(opts, st, arrays, where)
+    opts, st = check_stored(meta, arrays, where)
     opts.update(overrides)
     d = dims if dims is not None else st["dims"]
 
@@ -115,6 +115,37 @@ def load_checkpoint(cls: Any, path: str | os.PathLike, integrand: Any, *, dims: 
     _restore_batches(it, st, arrays, where)
     _restore_optimizer(it, st, arrays, where)
     return it
+
+
+def check_stored(meta: dict, arrays: dict, where: str) -> tuple[dict, dict]:
+    """(options, state) of a checkpoint after every check that needs no integrand: the
+    metadata's schema, the networks' sizes, and the stored values -- parameters, VEGAS grids
+    and Adam's moments finite, second moments >= 0, training points in the unit cube.
+    :func:`load_checkpoint` runs it first, ``mcint info`` runs it alone."""
+    opts, st = _checked_meta(meta, where)
+    _check_network_sizes(opts, st, arrays, where)
+    _check_values(arrays, where)
+    return opts, st
+
+
+def _check_values(arrays: dict, where: str) -> None:
+    from ..vegas.map import _check_grid
+
+    params = {k: v for k, v in arrays.items()
+              if re.match(r"(flow\d+|cw|opt):", k) and v.dtype.kind == "f"}
+    serialize.check_finite(params, where)
+    for k, v in params.items():
+        if re.match(r"opt:v\d+$", k) and (v < 0).any():   # Adam divides by its square root
+            _fail(where, f"array '{k}' (a second moment) has negative entries")
+    for k, v in arrays.items():
+        if re.fullmatch(r"vmap\d+", k) and v.dtype.kind == "f" and v.ndim == 2:
+            try:   # the map's own checks: finite, increasing from 0 to 1
+                _check_grid(v, v.shape[0])
+            except ValueError as exc:
+                _fail(where, f"array '{k}': {exc}")
+        if re.fullmatch(r"(buffer|recent\d+):u", k) and v.dtype.kind == "f" \
+                and not ((v >= 0) & (v <= 1)).all():
+            _fail(where, f"array '{k}' has points outside [0, 1] (or NaN)")
 
 
 # -- what a checkpoint's metadata must hold ----------------------------------------------------

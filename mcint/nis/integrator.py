@@ -21,8 +21,10 @@ optimiser, tempering, buffer, VEGAS stage), the :class:`~mcint.nis.defensive.Int
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -72,7 +74,9 @@ class Integrator:
     nonfinite:
         ``"raise"``: NaN/inf from the integrand stops with an error; ``"zero"`` (or its older
         name ``"skip"``): such points count as zero and are counted in
-        :attr:`nonfinite_points` (unbiased only where the integrand really is zero there).
+        :attr:`nonfinite_points` (unbiased only where the integrand really is zero there);
+        a ``train``, ``integrate`` or ``sample`` call that met some gives one
+        ``RuntimeWarning`` with their number, as VEGAS does.
     value_scale:
         The power of two the integrand's values are divided by internally (exact; results
         are in the integrand's units). Default: fixed by the first non-zero batch, 1 unless
@@ -171,7 +175,11 @@ class Integrator:
         """Train for a budget of ``calls`` integrand evaluations; returns the step log.
 
         On the first call with ``vegas_init``, ``vegas_fraction`` of the budget pre-trains the
-        VEGAS maps. ``callback(status)`` runs after every optimisation step.
+        VEGAS maps. ``callback(status)`` runs after every optimisation step. The budget is
+        spent in whole batches (``batch_size``): the remainder below one batch is not spent,
+        and a budget smaller than one batch makes no step at all -- the sampler stays
+        untrained, and a :class:`mcint.SamplerWarning` says so (``train(10)`` with the default
+        batches of 256).
 
         With ``checkpoint_path`` a checkpoint is written there atomically every
         ``checkpoint_every`` fresh steps (``None``: only at the end), at the end, and when
@@ -182,13 +190,27 @@ class Integrator:
         """
         save = None if checkpoint_path is None else functools.partial(self.save,
                                                                       checkpoint_path)
-        self.trainer.train(calls, callback, save=save, save_every=checkpoint_every)
+        with self._nonfinite_report("train"):
+            self.trainer.train(calls, callback, save=save, save_every=checkpoint_every)
         # the integration plan of the trained sampler, now: a checkpoint then carries it to
         # processes without torch
         self._eps()
         if save is not None:
             save()
         return self.log
+
+    @contextlib.contextmanager
+    def _nonfinite_report(self, what: str) -> Any:
+        """One ``RuntimeWarning`` per call that counted NaN/inf integrand values as zero
+        (``nonfinite="zero"``), with their number (as VEGAS warns)."""
+        before = self.caller.skipped
+        yield
+        new = self.caller.skipped - before
+        if new > 0:
+            warnings.warn(f"{what}(): the integrand returned {new} non-finite value(s); counted "
+                          f"as zero (nonfinite={self.options['nonfinite']!r}; "
+                          f"Integrator.nonfinite_points: {self.caller.skipped} in all)",
+                          RuntimeWarning, stacklevel=4)
 
     def _eps(self) -> float:
         t = self.trainer
@@ -204,7 +226,7 @@ class Integrator:
         """
         _check_draw_options(uniform_ratio=uniform_ratio, iterations=iterations)
         # the sampler runs on this integrator's backend (its fused kernels), whatever is current
-        with use(self.backend):
+        with use(self.backend), self._nonfinite_report("integrate"):
             eps = self._eps()
             res = self.estimator.integrate(calls, eps, self.plan.channel_plan,
                                            uniform_ratio=uniform_ratio, iterations=iterations)
@@ -227,7 +249,7 @@ class Integrator:
         channel): a lower-variance weighted sample, but only the whole batch is unbiased.
         """
         _check_draw_options(uniform_ratio=uniform_ratio, stratified=stratified)
-        with use(self.backend):
+        with use(self.backend), self._nonfinite_report("sample"):
             eps = self._eps()
             b = self.estimator.sample(n, eps, self.plan.channel_plan,
                                       uniform_ratio=uniform_ratio, stratified=stratified)

@@ -88,20 +88,11 @@ class SamplerModel:
         return tb.xp.take(groups, channels, axis=0)
 
     # -- drawing ----------------------------------------------------------------------------
-    def draw(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
-             samplers: Sequence[Sampler], need_logq: bool = True) -> dict[str, Any]:
-        """Draw ``n`` points in ``channel`` from the defensive mixture; evaluate the integrand.
-
-        Returns backend arrays: ``u`` (flow space), ``r`` (channel chart), ``log_q_sample``
-        (mixture density in ``u``), ``target`` (integrand x map Jacobian, i.e. the integrand in
-        ``u``), ``alpha_prior``, ``features``.
-        """
-        pts = self._points(channel, n, eps, be, rng, samplers, need_logq)
-        return self._with_values(pts, self.caller(pts["r"], channel, be), be)
-
     def _points(self, channel: int, n: int, eps: float, be: Backend, rng: Any,
                 samplers: Sequence[Sampler], need_logq: bool) -> dict[str, Any]:
-        """The sampling half of :meth:`draw`: ``u``, ``r``, ``log_q_sample``, ``log_jac``."""
+        """``n`` points of ``channel``'s group from the defensive mixture: backend arrays ``u``
+        (flow space), ``r`` (channel chart), ``log_q_sample`` (mixture density in ``u``),
+        ``log_jac`` (of the group's map)."""
         xp = be.xp
         s = samplers[self.groups[channel]]
         dt = self.dtype
@@ -134,7 +125,8 @@ class SamplerModel:
         return dict(u=u, r=r, log_q_sample=log_m, log_jac=log_jac)
 
     def _with_values(self, pts: dict[str, Any], ev: Any, be: Backend) -> dict[str, Any]:
-        """The evaluation half of :meth:`draw`: the integrand's output joined to the points."""
+        """The integrand's output joined to the points: adds ``target`` (integrand x map
+        Jacobian, i.e. the integrand in ``u``), ``alpha_prior``, ``features``."""
         xp = be.xp
         u, r = pts["u"], pts["r"]
         value = ev.value if ev.value.dtype == u.dtype else xp.astype(ev.value, u.dtype)
@@ -147,26 +139,42 @@ class SamplerModel:
 
     def collect(self, counts: np.ndarray, eps: float, be: Backend, rng: Any,
                 samplers: Sequence[Sampler], need_logq: bool = True) -> dict[str, Any]:
-        """:meth:`draw` ``counts[c]`` points in every channel ``c``, concatenated (with
+        """``counts[c]`` points in every channel ``c``, evaluated and concatenated (with
         ``channels``), rows grouped by channel.
 
-        An integrand with ``evaluate_batch`` (see :class:`~mcint.channels.MultiChannelIntegrand`)
-        gets all channels' points in one call: the points are drawn exactly as channel by
-        channel (the same random numbers), only the integrand calls are merged."""
+        The points are drawn **per group**: one draw of ``sum(counts)`` over the group's
+        channels from the group's sampler (the flow every channel of the group shares), whose
+        rows, independent draws, go to the channels in order. An integrand with
+        ``evaluate_batch`` (see :class:`~mcint.channels.MultiChannelIntegrand`) then gets all
+        channels' points in one call, any other one call per channel: the same points, the
+        same numbers."""
         xp = be.xp
         chans = [c for c in range(self.n_channels) if counts[c] > 0]
+        members: dict[int, list[int]] = {}
+        for c in chans:
+            members.setdefault(self.groups[c], []).append(c)
+        per_channel: dict[int, dict[str, Any]] = {}
+        for cs in members.values():
+            sizes = [int(counts[c]) for c in cs]
+            pts = self._points(cs[0], sum(sizes), eps, be, rng, samplers, need_logq)
+            if len(cs) == 1:
+                per_channel[cs[0]] = pts
+                continue
+            start = 0
+            for c, k in zip(cs, sizes):
+                per_channel[c] = {key: v[start:start + k, ...] for key, v in pts.items()}
+                start += k
         labels = [be.asarray(np.full(int(counts[c]), c, dtype=np.int64)) for c in chans]
         if self.caller.batched:
-            pts = [self._points(c, int(counts[c]), eps, be, rng, samplers, need_logq)
-                   for c in chans]
-            joined = _concat(xp, pts)
+            joined = _concat(xp, [per_channel[c] for c in chans])
             ch = np.concatenate([np.full(int(counts[c]), c, dtype=np.int64) for c in chans])
             out = self._with_values(joined, self.caller.batch(joined["r"], ch, be), be)
             out["channels"] = _concat(xp, [{"c": lab} for lab in labels])["c"]
             return out
         parts = []
         for c, lab in zip(chans, labels):
-            b = self.draw(c, int(counts[c]), eps, be, rng, samplers, need_logq)
+            pts = per_channel[c]
+            b = self._with_values(pts, self.caller(pts["r"], c, be), be)
             b["channels"] = lab
             parts.append(b)
         return _concat(xp, parts)

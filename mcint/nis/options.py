@@ -13,7 +13,6 @@ run card's ``sampler_options``); checkpoints store the flat form (:func:`saved_o
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,10 @@ import numpy as np
 
 from ..vegas._util import check_bool
 from .checks import _check_frac, _check_int
+
+#: the largest finite float: a number option above it (a huge int, inf) is refused, not
+#: converted (float(10**400) raises OverflowError)
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,22 @@ class TrainingOptions:
             raise ValueError("refine_loss must be a loss name, False or None, got "
                              f"{self.refine_loss!r}")
         if self.lr is not None and not (isinstance(self.lr, (int, float, np.number))
-                                        and math.isfinite(self.lr) and self.lr > 0):
+                                        and 0 < self.lr <= _FLOAT_MAX):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.clip is not None:
+            c = self.clip
+            if not (isinstance(c, (int, float, np.integer, np.floating))
+                    and not isinstance(c, (bool, np.bool_))
+                    and 0 < c <= _FLOAT_MAX):   # (compared, not float()ed: no OverflowError)
+                raise ValueError("clip (the gradient-norm clip) must be None (off) or a finite "
+                                 f"number > 0, got {c!r}")
+            object.__setattr__(self, "clip", float(c))
+        if not callable(self.schedule):
+            from .optim import SCHEDULES
+
+            if not (isinstance(self.schedule, str) and self.schedule in SCHEDULES):
+                raise ValueError(f"unknown lr schedule {self.schedule!r}; choose one of "
+                                 f"{sorted(SCHEDULES)} or pass a callable of the run fraction")
         _check_frac(self.temper, "temper", 0.0, 1.0, open_hi=True)
         for name in ("buffer_capacity", "buffered_steps"):
             if getattr(self, name) is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -172,11 +173,14 @@ class Trainer:
         with SignalGuard() if save is not None else contextlib.nullcontext() as guard:
             if pending is None:
                 budget = int(calls)
-                if self.vegas.enabled and self.vegas_calls == 0 and self.step == 0:
+                stage = self.vegas.enabled and self.vegas_calls == 0 and self.step == 0
+                if stage:
                     budget -= self._pretrain_vegas(int(budget * self.vegas.fraction))
                 budget = max(budget, 0)
                 pending = dict(calls=int(calls), n_fresh=len(self.batch_plan(budget)),
                                start_step=self.step, done=0, budget=budget)
+                if pending["n_fresh"] == 0:
+                    self._warn_no_step(int(calls), budget, stage)
                 self.pending = pending
             self.leaves()
             self.model.changed()
@@ -220,6 +224,21 @@ class Trainer:
             if (save is not None and save_every is not None
                     and pending["done"] % int(save_every) == 0 and pending["done"] < n_fresh):
                 save()
+
+    def _warn_no_step(self, calls: int, budget: int, stage: bool) -> None:
+        """A :class:`mcint.SamplerWarning`: ``train(calls)`` left fewer calls than one batch,
+        so it made no optimisation step (``stage``: the VEGAS stage took its share first)."""
+        from ..health import SamplerWarning
+
+        b = (self.batch_growth or (self.batch_size,))[0]
+        vegas = calls - budget
+        need = b
+        while stage and need - int(need * self.vegas.fraction) < b:   # the stage's share too
+            need += 1
+        share = f" ({vegas} of them trained the VEGAS map first)" if vegas else ""
+        warnings.warn(f"train(calls={calls}) made no optimisation step: {calls} calls{share} "
+                      f"are fewer than one step's batch ({b}); the sampler is untrained "
+                      f"(give calls >= {need})", SamplerWarning, stacklevel=4)
 
     def planned_steps(self, calls: int) -> int:
         """About the fresh steps of ``train(calls)`` (the VEGAS stage counted as its whole

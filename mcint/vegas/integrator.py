@@ -67,7 +67,8 @@ class VEGAS:
     ninc:
         Maximum map increments per axis (vegas' ``maxinc_axis``; fewer when calls are few).
     alpha:
-        Map damping exponent (>= 0; 0 freezes the map).
+        Map damping exponent, 0 <= alpha <= 10 (0 freezes the map; vegas' default 0.5,
+        0.1-2 in use; larger values would underflow the adaptation weights).
     beta:
         Stratification damping (0 <= beta <= 1; 0 = classic VEGAS without re-allocation).
     neval_frac:
@@ -170,6 +171,14 @@ class VEGAS:
         shuffle = check_bool(shuffle, "shuffle")
         if stratified is not None:
             stratified = check_bool(stratified, "stratified")
+        try:
+            return self._sample(n, stratified, shuffle)
+        except MemoryError as exc:
+            raise MemoryError(f"sample({n}) ran out of memory ({exc}); draw fewer points per "
+                              "call (e.g. in a loop) or write them to an event file as you go"
+                              ) from exc
+
+    def _sample(self, n: int, stratified: bool | None, shuffle: bool) -> Batch:
         be, xp = self.backend, self.backend.xp
         with use(be):
             if self.strat is None:
@@ -265,9 +274,8 @@ class VEGAS:
 
         meta, arrays = serialize.load(path, expect_kind="vegas")
         where = f"{path}: not a usable VEGAS file"
-        meta = _checked_meta(meta, where)
+        meta, grid, sigf = check_stored(meta, arrays, where)
         dims = meta["dims"]
-        grid, sigf = _saved_arrays(arrays, meta, where)
         settings = {k: meta[k] for k in ("domain", "nitn", "alpha", "beta", "neval_frac",
                                           "nstrat", "dtype", "nonfinite", "batch_size",
                                           "max_neval_hcube", "max_nhcube")}
@@ -323,15 +331,25 @@ class VEGAS:
         nitn = int(nitn)
         result = Result(weighted=adapt, label="VEGAS " + ("training" if adapt else "integration"))
         kept: list[np.ndarray] = []
-        with use(self.backend):
-            self._configure(per)
-            for i in range(nitn):
-                # weight diagnostics: every frozen iteration, the last adapting one
-                result.add(self._iteration(adapt, kept if (not adapt or i == nitn - 1) else None))
-        self.history.append(result)
-        from ..health import diagnose, warn_if_bad
+        try:
+            with use(self.backend):
+                self._configure(per)
+                for i in range(nitn):
+                    # weight diagnostics: every frozen iteration, the last adapting one
+                    result.add(self._iteration(adapt, kept if (not adapt or i == nitn - 1)
+                                               else None))
+            from ..health import diagnose, warn_if_bad
 
-        result.diagnostics = diagnose(np.concatenate(kept))
+            result.diagnostics = diagnose(np.concatenate(kept))
+        except MemoryError as exc:
+            what = "train" if adapt else "integrate"
+            raise MemoryError(
+                f"{what}(calls={calls}) ran out of memory ({exc}): VEGAS evaluates about "
+                f"batch_size={self.batch_size} points at a time (pass a smaller batch_size) and "
+                f"keeps one float64 weight per call of an iteration for the diagnostics "
+                f"({per} calls per iteration: {8 * per / 2**30:.3g} GiB); spend the calls in "
+                "several smaller calls or more iterations (nitn)") from exc
+        self.history.append(result)
         if not adapt:
             warn_if_bad(result.diagnostics, "VEGAS integral", stacklevel=4)
         return result
@@ -412,6 +430,23 @@ def _checked_meta(meta: dict, where: str) -> dict:
                                         "sum_sigf": sz.number(0)})),
         "rng_state": sz.optional(sz.RNG_STATE)})
     return sz.check_field(meta, spec, "meta", where)
+
+
+def check_stored(meta: dict, arrays: dict, where: str
+                 ) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """(settings, grid, sigf) of a saved VEGAS after every check that needs no integrand:
+    the settings' schema, the arrays' shapes, finite values and the grid's order (increasing
+    from 0 to 1). :meth:`VEGAS.load` runs it first, ``mcint info`` runs it alone."""
+    from ..serialize import ModelFileError
+    from .map import _check_grid
+
+    meta = _checked_meta(meta, where)
+    grid, sigf = _saved_arrays(arrays, meta, where)
+    try:
+        _check_grid(grid, meta["dims"])
+    except ValueError as exc:
+        raise ModelFileError(f"{where}: array 'grid': {exc}") from None
+    return meta, grid, sigf
 
 
 def _saved_arrays(arrays: dict, meta: dict, where: str) -> tuple[np.ndarray, np.ndarray | None]:

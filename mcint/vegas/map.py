@@ -217,14 +217,24 @@ class AdaptiveMap(Transform):
         return f"AdaptiveMap(dims={self.dims}, ninc={self.ninc})"
 
 
+#: the largest map damping exponent: the adaptation raises each increment's smoothed share
+#: ``(1 - d) / log(1 / d)`` (at least ~1/745 for d > 0 in float64) to the power ``alpha``;
+#: beyond ~100 those weights underflow to 0 and the new grid divides by zero. vegas documents
+#: no bound (its default is 0.5; 0.1-2 are the values in use), 10 leaves ample room
+ALPHA_MAX = 10.0
+
+
 def _check_alpha(alpha: float) -> float:
+    msg = f"alpha (the map damping exponent) must be a number in [0, {ALPHA_MAX:g}]"
+    if isinstance(alpha, (bool, np.bool_, str)) or np.ndim(alpha) != 0:
+        raise ValueError(f"{msg}, got {alpha!r}")
     try:
-        a = float(alpha)
+        ok = bool(0 <= alpha <= ALPHA_MAX)  # compared before float(): no OverflowError
     except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a number >= 0, got {alpha!r}") from None
-    if not (a >= 0 and math.isfinite(a)):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    return a
+        ok = False
+    if not ok:
+        raise ValueError(f"{msg}, got {alpha!r}")
+    return float(alpha)
 
 
 def _check_grid(g: Any, dims: int) -> np.ndarray:
