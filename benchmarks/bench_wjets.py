@@ -16,7 +16,8 @@ the same channels, priors, features and matrix element:
 * ``nis5``    mcint NIS, a flow per symmetry group (5), prior channel weights;
 * ``nis5cw``  the same with learned channel weights;
 * ``nis5cw+`` ``nis5cw`` with half of each training batch allocated by the channels' variances
-              (``uniform_ratio=0.5``) and buffered steps to the end (``buffered_until=1``);
+              (``uniform_ratio=0.5``) and three buffered steps per fresh step to the end
+              (``buffered_steps=3, buffered_until=1``): no extra integrand calls;
 * ``madnis``  madnis 1.0.0, 8 channels, learned channel weights (its defaults), fed
               ``HadronCollision.evaluate`` per channel;
 * ``madnis5`` the same with madnis' ``ChannelGrouping`` of the 5 symmetry groups (a flow per
@@ -50,9 +51,11 @@ MCINT = {
     "nis8cw": dict(groups=False, channel_weights=True),
     "nis5": dict(channel_weights=False),
     "nis5cw": dict(channel_weights=True),
-    # tuned: half of each batch by the channels' variances from the start, buffered steps to
-    # the end (the defaults spread every batch evenly and stop buffering at 60% of the run)
-    "nis5cw+": dict(channel_weights=True, uniform_ratio=0.5, buffered_until=1.0),
+    # tuned: half of each batch by the channels' variances from the start, three buffered
+    # steps per fresh one to the end (the defaults: every batch spread evenly, one buffered
+    # step until 60% of the run)
+    "nis5cw+": dict(channel_weights=True, uniform_ratio=0.5, buffered_until=1.0,
+                    buffered_steps=3),
 }
 MADNIS = {"madnis": {}, "madnis5": dict(grouped=True),
           # madnis given the same allocation knob as nis5cw+ (its default is 1.0, too)

@@ -120,7 +120,7 @@ def test_profile_mcint_fused_0_is_the_reference_everywhere(name, monkeypatch):
     monkeypatch.setenv("MCINT_FUSED", "0")
     it = _integrator(name)
     with B.trace() as log:
-        it.train(256)
+        it.train(512)
     flow = Flow(2, seed=1, dtype="float32").to(name)
     with B.use(name), B.trace() as log2:
         flow.sample(300, rng=1)
@@ -135,7 +135,7 @@ def test_profile_integrator_sampling(name, monkeypatch):
 
     monkeypatch.delenv("MCINT_FUSED", raising=False)
     it = _integrator(name)
-    it.train(256)
+    it.train(512)
     with trace() as log:
         it.sample(500)
     assert _kernels(log) == SAMPLE_PROFILE[name]

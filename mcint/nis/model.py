@@ -97,10 +97,12 @@ class SamplerModel:
         s = samplers[self.groups[channel]]
         dt = self.dtype
         d = self.dims
+        is_def = None
         if s.flow is None or eps >= 1.0:
             n_def = n
         else:
-            n_def = int(be.to_numpy(xp.sum(xp.astype(rng.uniform((n,), dt) < eps, xp.int64))))
+            is_def = rng.uniform((n,), dt) < eps
+            n_def = int(be.to_numpy(xp.sum(xp.astype(is_def, xp.int64))))
         parts_u, parts_lq = [], []
         if n - n_def > 0:
             u_f, lq_f = s.flow.sample(n - n_def, rng)
@@ -117,6 +119,11 @@ class SamplerModel:
             parts_lq.append(lq_d)
         u = xp.concat(parts_u, axis=0) if len(parts_u) > 1 else parts_u[0]
         lq = xp.concat(parts_lq, axis=0) if len(parts_lq) > 1 else parts_lq[0]
+        if len(parts_u) > 1:
+            # back to the order of the rows' own draws (flow or defensive): every row, and so
+            # every slice a channel of the group gets, is an independent draw of the mixture
+            back = xp.argsort(xp.argsort(xp.astype(is_def, xp.int8), stable=True))
+            u, lq = xp.take(u, back, axis=0), xp.take(lq, back, axis=0)
         log_m = mix_log(xp, lq, eps if s.flow is not None else 1.0)
         if s.vmap is not None:
             r, log_jac = s.vmap.forward(u)
