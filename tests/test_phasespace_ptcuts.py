@@ -148,3 +148,41 @@ def test_hadron_collision_cross_section_unchanged_fewer_points_cut():
                 assert np.all(K.pt(mom[ok, 4, :]) >= 20.0 * (1 - 1e-12))
         (i0, e0), (i1, e1) = vals
         assert abs(i1 - i0) < 5 * math.hypot(e0, e1), (c, i0, i1)
+
+
+
+@pytest.mark.parametrize("m1,m2,pt_min", [(1.0, 100.0, None), (0.5, 80.0, None),
+                                          (1.0, 100.0, 1e-3)])
+def test_t_max_of_a_light_fast_emission_keeps_its_digits(numba_be, m1, m2, pt_min):
+    """``t`` at ``cos = 1`` (the pole side of a ``1/t`` map) is a difference of two products
+    of ~6500 GeV that nearly cancel for a 1 GeV emission at 13 TeV: written directly it kept
+    5 digits (x_lo = 5.91725e-5 against 5.917510e-5 GeV^2), as a quotient all of them (the pT
+    cut's edge through ``1 - c = ratio^2 / (1 + c)``). A ``1/x`` map's weight at ``r_t = 0``
+    depends on it: the reference and the fused kernel must both give the exact one."""
+    mp = pytest.importorskip("mpmath")
+    from mcint.phasespace.invariants import PowerLaw
+    from mcint.phasespace.tchannel import t_channel, t_channel_frame
+
+    mp.mp.dps = 40
+    rs = 13000.0
+    pa = np.array([[rs / 2, 0.0, 0.0, rs / 2]])
+    pb = np.array([[rs / 2, 0.0, 0.0, -rs / 2]])
+    s = mp.mpf(rs) ** 2
+    e1 = (s + m1 ** 2 - m2 ** 2) / (2 * rs)
+    k1 = mp.sqrt((s - (m1 + m2) ** 2) * (s - (m1 - m2) ** 2)) / (2 * rs)
+    c = 1 if pt_min is None else mp.sqrt(1 - (mp.mpf(pt_min) / k1) ** 2)
+    x_lo = -(m1 ** 2 - rs * (e1 - k1 * c))    # 2 |p_a| = rs for massless beams
+    x_hi = -(m1 ** 2 - rs * (e1 + k1 * c))
+    frame = t_channel_frame(pa, pa + pb, np.array([m1 ** 2]), np.array([m2 ** 2]), 0.0, pt_min)
+    assert float(frame[9][0]) == pytest.approx(float(x_lo), rel=1e-11)
+    # PowerLaw(1) at r = 0: x = x_lo, log dx/dr = log(x_lo log(x_hi / x_lo))
+    exact_ld = mp.log(x_lo * mp.log(x_hi / x_lo))
+    lws = []
+    for be in ("numpy", numba_be):
+        with B.use(be):
+            _, _, lw = t_channel(np.array([[0.0, 0.3]]), pa, pb, np.array([m1 ** 2]),
+                                 np.array([m2 ** 2]), PowerLaw(1.0), 0.0, pt_min)
+        lws.append(float(lw[0]))
+    const = math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - math.log(rs / 2) - math.log(rs)
+    for lw in lws:
+        assert lw - const == pytest.approx(float(exact_ld), abs=1e-11)

@@ -49,18 +49,36 @@ def t_channel_frame(pa: Any, p: Any, m1sq: Any, m2sq: Any, prop_m2: float,
     ka = xp.sqrt(xp.sum(pa_cm[:, 1:] * pa_cm[:, 1:], axis=1))
     k1 = two_body_momentum(s, m1sq, m2sq)
     e1 = (s + m1sq - m2sq) / (2.0 * rs)
-    base = mass2(pa) + m1sq - 2.0 * pa_cm[:, 0] * e1
+    ma2, ea = mass2(pa), pa_cm[:, 0]
+    base = ma2 + m1sq - 2.0 * ea * e1
     span = 2.0 * ka * k1
     zero = xp.zeros_like(s)
+    t_top = ma2 + m1sq - 2.0 * _energy_product_minus(xp, ma2, ea, ka, m1sq, e1, k1)
     empty, reach = None, span
     if pt_min:
-        # |cos| <= c; where k1 <= pt_min nothing passes (c = 0 keeps the range finite)
+        # |cos| <= c; where k1 <= pt_min nothing passes (c = 0 keeps the range finite); at
+        # cos = +c, t = t_top - span (1 - c) with 1 - c = ratio^2 / (1 + c): no cancellation
         ratio = pt_min / xp.where(k1 > 0, k1, xp.ones_like(k1))
         empty = k1 <= pt_min
-        reach = span * xp.sqrt(xp.where(empty, zero, 1.0 - ratio * ratio))
-    x_lo = xp.maximum(prop_m2 - (base + reach), zero)  # t_max at cos = +c
-    x_hi = prop_m2 - (base - reach)
+        c = xp.sqrt(xp.where(empty, zero, 1.0 - ratio * ratio))
+        t_top = xp.where(empty, base, t_top - span * (ratio * ratio) / (1.0 + c))
+        reach = span * c
+    # t from t_top (cos = +c) down by the range's width 2 span c: never an empty or negative
+    # width from rounding, however small span is
+    x_lo = xp.maximum(prop_m2 - t_top, zero)
+    x_hi = prop_m2 - (t_top - 2.0 * reach)
     return p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi, empty
+
+
+def _energy_product_minus(xp: Any, ma2: Any, ea: Any, ka: Any, m1sq: Any, e1: Any,
+                          k1: Any) -> Any:
+    """``ea e1 - ka k1`` (``t`` at ``cos = 1`` is ``ma2 + m1sq - 2`` times it). For a light
+    emission at high energy the two products nearly cancel, and ``t_max`` (the pole side of a
+    ``1/t`` map) lost most of its digits; with ``ea > 0`` it is the quotient
+    ``(ma2 e1^2 + ka^2 m1sq) / (ea e1 + ka k1)`` of terms without cancellation."""
+    den = ea * e1 + ka * k1
+    quot = (ma2 * e1 * e1 + ka * ka * m1sq) / xp.where(den > 0, den, xp.ones_like(den))
+    return xp.where((ea > 0) & (den > 0), quot, ea * e1 - ka * k1)
 
 
 def _log_weight(xp: Any, ld_t: Any, ka: Any, rs: Any, empty: Any = None) -> Any:

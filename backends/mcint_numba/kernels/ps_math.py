@@ -217,12 +217,24 @@ def t_channel_frame(a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2
     ka = math.sqrt((b1 * b1 + b2 * b2) + b3 * b3)
     k1 = two_body_momentum(s, m1sq, m2sq)
     e1 = (s + m1sq - m2sq) / (2.0 * rs)
-    base = (a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3) + m1sq - 2.0 * b0 * e1
+    ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
+    base = ma2 + m1sq - 2.0 * b0 * e1
     span = 2.0 * ka * k1
-    x_lo = prop_m2 - (base + span)
+    t_max = ma2 + m1sq - 2.0 * energy_product_minus(ma2, b0, ka, m1sq, e1, k1)
+    x_lo = prop_m2 - t_max
     x_lo = 0.0 if x_lo < 0.0 else x_lo
-    x_hi = prop_m2 - (base - span)
+    x_hi = prop_m2 - (t_max - 2.0 * span)
     return q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi
+
+
+@inline
+def energy_product_minus(ma2, ea, ka, m1sq, e1, k1):  # pragma: no cover - compiled
+    """``ea e1 - ka k1`` without the cancellation of a light, fast emission (the reference's
+    ``tchannel._energy_product_minus``)."""
+    den = ea * e1 + ka * k1
+    if ea > 0.0 and den > 0.0:
+        return (ma2 * e1 * e1 + ka * ka * m1sq) / den
+    return ea * e1 - ka * k1
 
 
 @inline
@@ -253,10 +265,14 @@ def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, 
     if pt_min > 0.0:
         empty = k1 <= pt_min
         ratio = pt_min / (k1 if k1 > 0.0 else 1.0)
-        reach = 0.0 if empty else span * math.sqrt(1.0 - ratio * ratio)
-        x_lo = prop_m2 - (base + reach)
+        c = 0.0 if empty else math.sqrt(1.0 - ratio * ratio)
+        # t at cos = +c: t_max - span (1 - c), 1 - c = ratio^2 / (1 + c) (as the reference)
+        ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
+        t_max = ma2 + m1sq - 2.0 * energy_product_minus(ma2, b0, ka, m1sq, e1, k1)
+        t_top = base if empty else t_max - span * (ratio * ratio) / (1.0 + c)
+        x_lo = prop_m2 - t_top
         x_lo = 0.0 if x_lo < 0.0 else x_lo
-        x_hi = prop_m2 - (base - reach)
+        x_hi = prop_m2 - (t_top - 2.0 * span * c)
     if kind == UNIFORM:  # the common flat |t|: one log for the whole weight
         width = x_hi - x_lo
         x, ld_t = x_lo + width * r0, 0.0

@@ -40,11 +40,13 @@ def _block(r, pa, pb, p3, m1, st1, m2, st2, kt, t0, t1, prop_m2, ks, s0, s1, arc
         ka = math.sqrt((b1 * b1 + b2 * b2) + b3 * b3)
         k = M.two_body_momentum(s, m1sq, m2sq)
         e1 = (s + m1sq - m2sq) / (2.0 * rs)
-        base = (a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3) + m1sq - 2.0 * b0 * e1
+        ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
+        base = ma2 + m1sq - 2.0 * b0 * e1
         span = 2.0 * ka * k
-        x_lo = prop_m2 - (base + span)
+        t_max = ma2 + m1sq - 2.0 * M.energy_product_minus(ma2, b0, ka, m1sq, e1, k)
+        x_lo = prop_m2 - t_max
         x_lo = 0.0 if x_lo < 0.0 else x_lo
-        x_hi = prop_m2 - (base - span)
+        x_hi = prop_m2 - (t_max - 2.0 * span)
         g0, g1, g2, g3 = M.boost(c0, c1, c2, c3, q0, -q1, -q2, -q3, rs)
         v30, v31, v32 = M.rotate_to_z(g1, g2, g3, b1, b2, b3)
         rho3 = math.sqrt(v30 * v30 + v31 * v31)
