@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import warnings
 import zipfile
 
@@ -1065,6 +1066,10 @@ def test_C16_nonfinite_flag_and_summary_line(tmp_path, capsys):
     n = rep["metrics"]["nonfinite_points"]
     assert rc == 0 and err == [] and n > 0 and rep["options"]["nonfinite"] == "zero", err
     assert f"nonfinite       {n} integrand values were NaN/inf and counted as zero" in out
+    # mcint sample of that model: counted the same way (before: raw warnings per batch)
+    rc, out, err = _cli(capsys, "sample", tmp_path / "z", "--integrand",
+                        f"{tmp_path / 'nanf.py'}:f", "--events", "20", "--progress", "none")
+    assert rc == 0 and err == [] and re.search(r"nonfinite +\d+ integrand values", out), err
     rc, _, err = _cli(capsys, "run", *args, "--out", tmp_path / "b", "--nonfinite", "skip")
     assert rc == 2 and "--nonfinite: invalid choice: 'skip'" in err[0], err
 

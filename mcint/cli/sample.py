@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .eventfile import budget_warning, calibrate, write_events
 from .rundir import MODEL_FILE, RUN_FILE, event_format, event_suffix, layout, prepare_dir
 from .summary import format_summary
 from .target import resolve
+from .training import NONFINITE_WARNING, nonfinite_points
 
 
 def find_run(model: str) -> tuple[Path | None, Path | None, dict[str, Any]]:
@@ -143,7 +145,9 @@ def sample(args: argparse.Namespace) -> int:
     lock = claim_outputs(lay, event_names(lay), bool(getattr(args, "force", False)),
                          plots=False)
     try:
-        return _sample_claimed(cfg, model, rep0, target, backend, fmt, lay, spec, t0)
+        with warnings.catch_warnings():   # counted instead: the summary's nonfinite line
+            warnings.filterwarnings("ignore", NONFINITE_WARNING, RuntimeWarning)
+            return _sample_claimed(cfg, model, rep0, target, backend, fmt, lay, spec, t0)
     finally:
         lock.release()
 
@@ -184,6 +188,7 @@ def _sample_claimed(cfg: RunConfig, model: Path, rep0: dict[str, Any], target: A
     rep = {"integrand": spec, "result": {"value": sigma, "error": err},
            "unit": rep0.get("unit", ""), "exact": rep0.get("exact"),
            "metrics": {"cut_efficiency": cal["cut_efficiency"],
+                       "nonfinite_points": nonfinite_points(sampler),
                        **{f"sample_{k}": v for k, v in cal["diagnostics"].items()}},
            "unweighting": {**stats.as_dict(), "budget": cfg.budget, "sigma_abs": sigma_abs,
                            "expected_efficiency": cal["expected_efficiency"],
