@@ -5,6 +5,7 @@ consistent summary)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -17,10 +18,11 @@ NUM = r"([-+0-9.eE]+)"
 
 
 def _close(printed: str, value: float, digits: int) -> None:
-    """``printed`` is ``value`` rounded to ``digits`` significant digits (or fixed decimals)."""
+    """``printed`` is ``value`` rounded to ``digits`` significant digits: within half a unit
+    of the last printed digit."""
     p = float(printed)
-    assert abs(p - value) <= max(abs(value), 1e-300) * 10 ** (1 - digits) * 0.51 + 1e-12, \
-        (printed, value)
+    ulp = 10 ** (math.floor(math.log10(abs(value))) - digits + 1) if value else 1e-300
+    assert abs(p - value) <= 0.51 * ulp + 1e-12 * abs(value), (printed, value)
 
 
 def test_drell_yan_summary_agrees_with_run_json(tmp_path, capsys):

@@ -81,7 +81,8 @@ def assert_matches(values: np.ndarray, density, edges: np.ndarray, total: float,
     Values within 1e-7 (relative) outside the range count in the edge bins: an invariant mass
     rebuilt from an event file's printed momenta (E ~ 1 TeV, 11 digits) is known to that."""
     lo, hi = edges[0], edges[-1]
-    near = ((values < lo) & (values > lo * (1 - 1e-7))) | ((values > hi) & (values < hi * (1 + 1e-7)))
+    near = (((values < lo) & (values > lo - 1e-7 * abs(lo)))
+            | ((values > hi) & (values < hi + 1e-7 * abs(hi))))
     values = np.where(near, np.clip(values, lo, hi), values)
     counts, _ = np.histogram(values, bins=edges)
     assert counts.sum() == values.size, f"{what}: events outside the histogram range"

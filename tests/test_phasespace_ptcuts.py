@@ -91,22 +91,34 @@ def test_round_trip_with_the_cut():
     np.testing.assert_allclose(lw_back, lw[ok], rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("diagram,cut", [(_three_body(), {0: 30.0}),
-                                          (_two_body((0.0, 80.0), nu=0.5), {0: 25.0}),
-                                          (_two_body((0.0, 0.0)), {1: 25.0})])
-def test_numba_kernel_equals_the_reference(numba_be, diagram, cut):
+def _three_leg():
+    # a jet from each beam around a Breit-Wigner pair: the W + 2 jets double-t chain
+    return Diagram(TChain((2, Decay((0, 1), Propagator(80.379, 2.085)), 3),
+                          [Propagator(0.0, nu=0.8), Propagator(0.0, nu=0.8)]), [0.0] * 4)
+
+
+@pytest.mark.parametrize("diagram,cut,sqrt_s", [
+    (_three_body(), {0: 30.0}, SQRT_S),
+    (_three_body(), {0: 83.0}, SQRT_S),          # ~12% of the points with an empty range
+    (_two_body((0.0, 80.0), nu=0.5), {0: 25.0}, SQRT_S),
+    (_two_body((0.0, 0.0)), {1: 25.0}, SQRT_S),
+    (_three_leg(), {2: 20.0, 3: 20.0}, 13000.0),
+    (_three_leg(), {2: 1e-6}, 13000.0),          # c within 1e-16 of 1
+], ids=["3body", "3body-empty", "2body-massive", "2body-other-leg", "3leg-13TeV", "3leg-c~1"])
+def test_numba_kernel_equals_the_reference(numba_be, diagram, cut, sqrt_s):
     """The fused chart program carries the first block's cut (a lone 2 -> 2 block runs it
     event by event): the numba backend gives the array-API reference's weights and, where the
     weight is not zero, its momenta; not the uncut chart's."""
-    ps = PhaseSpace(DiagramMapping(diagram, pt_min=cut), SQRT_S)
+    ps = PhaseSpace(DiagramMapping(diagram, pt_min=cut), sqrt_s)
     r = _r(ps.dims, 400, 4)
     r[:5, 0] = [0.0, 1.0, 0.5, 1e-12, 1 - 1e-12]
     mom_ref, _, _, lw_ref = ps.map(r)
-    with B.use("numba"):
+    with B.use("numba"), B.trace() as log:
         mom, _, _, lw = ps.map(r)
-        _, _, _, lw_full = PhaseSpace(DiagramMapping(diagram), SQRT_S).map(r)
+        _, _, _, lw_full = PhaseSpace(DiagramMapping(diagram), sqrt_s).map(r)
+    assert ("phasespace-map-forward", "numba") in log
     np.testing.assert_allclose(lw, lw_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(mom, mom_ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(mom, mom_ref, rtol=1e-12, atol=1e-9 * sqrt_s / SQRT_S)
     assert not np.allclose(lw_full, lw_ref)  # not the uncut chart's numbers
 
 
@@ -186,3 +198,22 @@ def test_t_max_of_a_light_fast_emission_keeps_its_digits(numba_be, m1, m2, pt_mi
     const = math.log(2 * math.pi) - math.log(32 * math.pi ** 2) - math.log(rs / 2) - math.log(rs)
     for lw in lws:
         assert lw - const == pytest.approx(float(exact_ld), abs=1e-11)
+
+
+def test_points_the_cut_chart_cannot_draw_invert_to_finite_coordinates():
+    """The inverse of a narrowed chart is used as coordinates of other channels' points
+    (``HadronicProcess`` features in chart 0): a point below the cut, or one whose block has no
+    range at all, must come back with finite ``r`` in the unit cube and weight zero
+    (``-inf``), a point above it with its own ``r`` and weight."""
+    full = PhaseSpace(DiagramMapping(_three_body()), SQRT_S)
+    cut = PhaseSpace(DiagramMapping(_three_body(), pt_min={0: 60.0}), SQRT_S)
+    mom, _, _, lw_full = full.map(_r(full.dims, 4000, 5))
+    ok = np.isfinite(lw_full)
+    r, lw = cut.map_inverse(mom[ok])
+    passes = K.pt(mom[ok, 2, :]) >= 60.0
+    assert np.all(np.isfinite(r)) and np.all((r >= 0) & (r <= 1))
+    assert np.all(lw[~passes] == -np.inf) and (~passes).sum() > 100
+    assert np.all(np.isfinite(lw[passes])) and passes.sum() > 100
+    mom2, _, _, lw2 = cut.map(r[passes])
+    np.testing.assert_allclose(mom2, mom[ok][passes], rtol=1e-9, atol=1e-7)
+    np.testing.assert_allclose(lw2, lw[passes], rtol=1e-9, atol=1e-9)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from ..backends import fusable
@@ -253,13 +254,16 @@ class DiagramMapping(FinalStateMapping):
 def _check_pt_min(pt_min: Mapping[int, float] | None, n: int) -> dict[int, float]:
     out: dict[int, float] = {}
     for k, v in (pt_min or {}).items():
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) \
+                or not 0 <= k < n:
             raise ValueError(f"pt_min: final-state index must be an integer in 0..{n - 1}, "
                              f"got {k!r}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer,
+                                                                  np.floating)) \
+                or not 0 <= v < math.inf:
             raise ValueError(f"pt_min[{k}] must be a finite number of GeV >= 0, got {v!r}")
         if v > 0:
-            out[k] = float(v)
+            out[int(k)] = float(v)
     return out
 
 

@@ -102,7 +102,8 @@ def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Invariant
         pa, pa + pb, m1sq, m2sq, prop_m2, pt_min)
     x, ld_t = sampler.forward(r[:, 0], x_lo, x_hi)
     t = prop_m2 - x
-    # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant
+    # span = 0 only at threshold (|p1| = 0), where the angle is irrelevant; the momenta come
+    # from cos (ulp-level near cos = 1, harmless): only the limits of t needed the stable form
     span_ok = xp.where(span > 0, span, xp.ones_like(span))
     cos_t = xp.clip((t - base) / span_ok, -1.0, 1.0)
     sin_t = xp.sqrt(xp.maximum(1.0 - cos_t * cos_t, z))
@@ -116,8 +117,12 @@ def t_channel(r: Any, pa: Any, pb: Any, m1sq: Any, m2sq: Any, sampler: Invariant
 def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
                       prop_m2: float = 0.0, m1sq: Any = None, m2sq: Any = None,
                       pt_min: float | None = None) -> tuple[Any, Any]:
-    """Random numbers ``(n, 2)`` and the log-weight of :func:`t_channel` for a given ``p1``
-    (which must pass ``pt_min``)."""
+    """Random numbers ``(n, 2)`` and the log-weight of :func:`t_channel` for a given ``p1``.
+
+    A ``p1`` the narrowed chart cannot draw (below ``pt_min``, or a block with no range) has no
+    random numbers: it gets ``r_t`` clipped into ``[0, 1]`` (0.5 where the range is empty) and
+    ``log_weight = -inf``, so that callers that use the inverse as coordinates (features of
+    points of other channels) stay finite."""
     xp = array_namespace(p1, pa)
     m1sq = mass2(p1) if m1sq is None else m1sq + xp.zeros_like(p1[:, 0])
     m2sq = mass2(pa + pb - p1) if m2sq is None else m2sq + xp.zeros_like(p1[:, 0])
@@ -125,6 +130,10 @@ def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
         pa, pa + pb, m1sq, m2sq, prop_m2, pt_min)
     t = mass2(pa - p1)
     r_t, ld_t = sampler.inverse(prop_m2 - t, x_lo, x_hi)
+    if pt_min:
+        outside = empty | ~((r_t >= 0.0) & (r_t <= 1.0))
+        r_t = xp.where(empty, 0.5, xp.clip(xp.where(xp.isnan(r_t), 0.5, r_t), 0.0, 1.0))
+        empty = outside
     v = rotate_to_z(boost_to_rest(p1, p)[:, 1:], pa_cm[:, 1:])
     r_phi = xp.atan2(v[:, 1], v[:, 0]) / (2 * math.pi) + 0.5
     return xp.stack([r_t, r_phi], axis=1), _log_weight(xp, -ld_t, ka, rs, empty)

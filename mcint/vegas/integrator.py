@@ -38,7 +38,7 @@ from ..results import IterationResult, Result
 from ..transforms import Affine
 from . import kernels as K
 from ._util import check_bool, check_frac, check_int, check_seed
-from .map import AdaptiveMap, _check_alpha
+from .map import ALPHA_MAX, AdaptiveMap, _check_alpha
 from .stratify import Stratification, choose_ninc, choose_nstrat
 
 #: round-off floor of per-point deviations, relative to the cube mean (vegas' EPSILON)
@@ -421,7 +421,7 @@ def _checked_meta(meta: dict, where: str) -> dict:
     axes = sz.ListOf(sz.integer(1), length=dims)
     spec = sz.Record({
         "dims": sz.integer(1), "dtype": sz.choice("float64", "float32"),
-        "nitn": sz.integer(1), "ninc": sz.integer(2), "alpha": sz.number(0),
+        "nitn": sz.integer(1), "ninc": sz.integer(2), "alpha": sz.number(0, ALPHA_MAX),
         "beta": sz.number(0, 1), "neval_frac": sz.number(0, 1), "nstrat": sz.optional(axes),
         "nonfinite": sz.TEXT, "batch_size": sz.integer(1), "max_neval_hcube": sz.integer(2),
         "max_nhcube": sz.integer(1),
