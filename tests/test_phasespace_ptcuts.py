@@ -170,7 +170,9 @@ def test_t_max_of_a_light_fast_emission_keeps_its_digits(numba_be, m1, m2, pt_mi
     of ~6500 GeV that nearly cancel for a 1 GeV emission at 13 TeV: written directly it kept
     5 digits (x_lo = 5.91725e-5 against 5.917510e-5 GeV^2), as a quotient all of them (the pT
     cut's edge through ``1 - c = ratio^2 / (1 + c)``). A ``1/x`` map's weight at ``r_t = 0``
-    depends on it: the reference and the fused kernel must both give the exact one."""
+    depends on it: the reference and the fused lone-block kernel must both give the exact one
+    (with ``pt_min`` the lone kernel defers to the reference; the chart program's cut is
+    compared with the reference in ``test_numba_kernel_equals_the_reference``)."""
     mp = pytest.importorskip("mpmath")
     from mcint.phasespace.invariants import PowerLaw
     from mcint.phasespace.tchannel import t_channel, t_channel_frame
