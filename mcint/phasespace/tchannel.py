@@ -129,6 +129,8 @@ def t_channel_inverse(p1: Any, pa: Any, pb: Any, sampler: InvariantSampler,
     p, s, rs, pa_cm, ka, k1, e1, base, span, x_lo, x_hi, empty = t_channel_frame(
         pa, pa + pb, m1sq, m2sq, prop_m2, pt_min)
     t = mass2(pa - p1)
+    if pt_min:  # a dummy range where there is none (no 0/0): those rows are replaced below
+        x_lo, x_hi = xp.where(empty, 1.0, x_lo), xp.where(empty, 2.0, x_hi)
     r_t, ld_t = sampler.inverse(prop_m2 - t, x_lo, x_hi)
     if pt_min:
         outside = empty | ~((r_t >= 0.0) & (r_t <= 1.0))
