@@ -204,12 +204,14 @@ _LOG_TCHAN = math.log(2 * math.pi) - math.log(32 * math.pi ** 2)
 
 
 @inline
-def t_channel_frame(a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2
+def t_channel_frame(a0, a1, a2, a3, q0, q1, q2, q3, m1sq, m2sq, prop_m2, pt_min
                     ):  # pragma: no cover - compiled
-    """The c.m. frame of ``p_a + p_b`` and the limits of ``x = M^2 - t``, for one event:
-    ``(q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi)`` (``b``:
-    ``p_a`` in the c.m. frame, ``ka = |b|``, ``k1 = |p_1|`` there). Branch-free."""
-    q0, q1, q2, q3 = a0 + pb0, a1 + pb1, a2 + pb2, a3 + pb3
+    """The c.m. frame of the total momentum ``q`` (``p_a + p_b``, or the 2->3 block's
+    ``p_a + p_b - p_3``) and the limits of ``x = M^2 - t``, for one event, narrowed to
+    ``|cos(theta)| <= sqrt(1 - pt_min^2 / k1^2)`` when ``pt_min > 0`` (as the reference's
+    ``tchannel.t_channel_frame``; an empty range where ``k1 <= pt_min``):
+    ``(rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi)`` (``b``: ``p_a`` in the c.m.
+    frame, ``ka = |b|``, ``k1 = |p_1|`` there)."""
     s = q0 * q0 - q1 * q1 - q2 * q2 - q3 * q3
     rs = math.sqrt(s)
     # p_a in the c.m. frame: boost by (q0, -q_vec), whose mass is rs
@@ -220,11 +222,19 @@ def t_channel_frame(a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2
     ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
     base = ma2 + m1sq - 2.0 * b0 * e1
     span = 2.0 * ka * k1
-    t_max = ma2 + m1sq - 2.0 * energy_product_minus(ma2, b0, ka, m1sq, e1, k1)
-    x_lo = prop_m2 - t_max
+    t_top = ma2 + m1sq - 2.0 * energy_product_minus(ma2, b0, ka, m1sq, e1, k1)
+    reach = span
+    if pt_min > 0.0:
+        # t at cos = +c: t_max - span (1 - c), 1 - c = ratio^2 / (1 + c)
+        empty = k1 <= pt_min
+        ratio = pt_min / (k1 if k1 > 0.0 else 1.0)
+        c = 0.0 if empty else math.sqrt(1.0 - ratio * ratio)
+        t_top = base if empty else t_top - span * (ratio * ratio) / (1.0 + c)
+        reach = span * c
+    x_lo = prop_m2 - t_top
     x_lo = 0.0 if x_lo < 0.0 else x_lo
-    x_hi = prop_m2 - (t_max - 2.0 * span)
-    return q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi
+    x_hi = prop_m2 - (t_top - 2.0 * reach)
+    return rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi
 
 
 @inline
@@ -259,20 +269,10 @@ def t_channel(r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, kind, c0, 
     t-channel lines (:mod:`.ps_diagram`); a lone block runs :func:`t_channel_block`.
     ``pt_min > 0`` narrows ``|cos(theta)|`` to ``sqrt(1 - pt_min^2 / k1^2)`` (zero weight where
     ``k1 <= pt_min``), as the reference does."""
-    q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(
-        a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, prop_m2)
-    empty = False
-    if pt_min > 0.0:
-        empty = k1 <= pt_min
-        ratio = pt_min / (k1 if k1 > 0.0 else 1.0)
-        c = 0.0 if empty else math.sqrt(1.0 - ratio * ratio)
-        # t at cos = +c: t_max - span (1 - c), 1 - c = ratio^2 / (1 + c) (as the reference)
-        ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
-        t_max = ma2 + m1sq - 2.0 * energy_product_minus(ma2, b0, ka, m1sq, e1, k1)
-        t_top = base if empty else t_max - span * (ratio * ratio) / (1.0 + c)
-        x_lo = prop_m2 - t_top
-        x_lo = 0.0 if x_lo < 0.0 else x_lo
-        x_hi = prop_m2 - (t_top - 2.0 * span * c)
+    q0, q1, q2, q3 = a0 + pb0, a1 + pb1, a2 + pb2, a3 + pb3
+    rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(
+        a0, a1, a2, a3, q0, q1, q2, q3, m1sq, m2sq, prop_m2, pt_min)
+    empty = pt_min > 0.0 and k1 <= pt_min
     if kind == UNIFORM:  # the common flat |t|: one log for the whole weight
         width = x_hi - x_lo
         x, ld_t = x_lo + width * r0, 0.0
@@ -302,9 +302,9 @@ def t_channel_block(nb, r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, 
     non-uniform ones), and the weight's one log per event in another.
     """
     for i in range(nb):
-        fr = t_channel_frame(a0[i], a1[i], a2[i], a3[i], pb0[i], pb1[i], pb2[i], pb3[i],
-                             m1sq[i], m2sq[i], prop_m2)
-        lo[i], hi[i], jac[i] = fr[14], fr[15], fr[9] * fr[4]  # ka * rs
+        fr = t_channel_frame(a0[i], a1[i], a2[i], a3[i], a0[i] + pb0[i], a1[i] + pb1[i],
+                             a2[i] + pb2[i], a3[i] + pb3[i], m1sq[i], m2sq[i], prop_m2, 0.0)
+        lo[i], hi[i], jac[i] = fr[10], fr[11], fr[5] * fr[0]  # ka * rs
     if kind == UNIFORM:
         for i in range(nb):
             width = hi[i] - lo[i]
@@ -315,9 +315,9 @@ def t_channel_block(nb, r0, r1, a0, a1, a2, a3, pb0, pb1, pb2, pb3, m1sq, m2sq, 
             xs[i], ld = sample_invariant(kind, c0, c1, r0[i], lo[i], hi[i])
             jac[i] = ld - math.log(jac[i])
     for i in range(nb):
-        q0, q1, q2, q3, rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = \
-            t_channel_frame(a0[i], a1[i], a2[i], a3[i], pb0[i], pb1[i], pb2[i], pb3[i],
-                            m1sq[i], m2sq[i], prop_m2)
+        q0, q1, q2, q3 = a0[i] + pb0[i], a1[i] + pb1[i], a2[i] + pb2[i], a3[i] + pb3[i]
+        rs, b0, b1, b2, b3, ka, k1, e1, base, span, x_lo, x_hi = t_channel_frame(
+            a0[i], a1[i], a2[i], a3[i], q0, q1, q2, q3, m1sq[i], m2sq[i], prop_m2, 0.0)
         sp, cp = sincos_pi(2.0 * r1[i] - 1.0)
         e[i], x[i], y[i], z[i] = t_channel_momentum(xs[i], sp, cp, q0, q1, q2, q3, rs, b1, b2,
                                                     b3, k1, e1, base, span, prop_m2)

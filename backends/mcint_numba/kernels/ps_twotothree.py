@@ -34,19 +34,8 @@ def _block(r, pa, pb, p3, m1, st1, m2, st2, kt, t0, t1, prop_m2, ks, s0, s1, arc
         q0, q1, q2, q3 = (a0 + pb[i, 0]) - c0, (a1 + pb[i, 1]) - c1, (a2 + pb[i, 2]) - c2, \
             (a3 + pb[i, 3]) - c3
         m1sq, m2sq = m1[i * st1], m2[i * st2]
-        s = q0 * q0 - q1 * q1 - q2 * q2 - q3 * q3
-        rs = math.sqrt(s)
-        b0, b1, b2, b3 = M.boost(a0, a1, a2, a3, q0, -q1, -q2, -q3, rs)
-        ka = math.sqrt((b1 * b1 + b2 * b2) + b3 * b3)
-        k = M.two_body_momentum(s, m1sq, m2sq)
-        e1 = (s + m1sq - m2sq) / (2.0 * rs)
-        ma2 = a0 * a0 - a1 * a1 - a2 * a2 - a3 * a3
-        base = ma2 + m1sq - 2.0 * b0 * e1
-        span = 2.0 * ka * k
-        t_max = ma2 + m1sq - 2.0 * M.energy_product_minus(ma2, b0, ka, m1sq, e1, k)
-        x_lo = prop_m2 - t_max
-        x_lo = 0.0 if x_lo < 0.0 else x_lo
-        x_hi = prop_m2 - (t_max - 2.0 * span)
+        rs, b0, b1, b2, b3, ka, k, e1, base, span, x_lo, x_hi = M.t_channel_frame(
+            a0, a1, a2, a3, q0, q1, q2, q3, m1sq, m2sq, prop_m2, 0.0)
         g0, g1, g2, g3 = M.boost(c0, c1, c2, c3, q0, -q1, -q2, -q3, rs)
         v30, v31, v32 = M.rotate_to_z(g1, g2, g3, b1, b2, b3)
         rho3 = math.sqrt(v30 * v30 + v31 * v31)
